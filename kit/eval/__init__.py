@@ -1,0 +1,1 @@
+"""Evaluation: benchmark registry, generation engines, scoring, transfer index."""
