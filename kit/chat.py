@@ -40,14 +40,15 @@ def render_prompt(user: str, enable_thinking: bool, system: str | None = None) -
 
 
 def render_completion(response: str, thinking: str | None = None) -> str:
-    """An assistant turn's text after the generation prompt, terminated like Qwen3 ends a turn.
+    """An assistant turn's text after the generation prompt, ending with `<|im_end|>` (the EOS token, so
+    TRL does not append a second one).
 
     `thinking` is the reasoning trace for think-mode targets (prompt rendered with enable_thinking=True).
     """
     body = response
     if thinking is not None:
         body = f"{THINK_OPEN}\n{thinking.strip()}\n{THINK_CLOSE}\n\n{response.lstrip()}"
-    return f"{body}{IM_END}\n"
+    return f"{body}{IM_END}"
 
 
 @dataclass(frozen=True)

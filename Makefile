@@ -1,0 +1,31 @@
+# Two commands a fresh machine can run (each installs what it needs into .venv first):
+#   make smoke   the whole study in miniature on CPU (recipes/smoke.yaml), report in outputs/smoke/
+#   make test    the test suite
+# On a machine whose pip would pick a CUDA torch, point TORCH_INDEX at PyTorch's CPU wheel index, e.g.
+#   make test TORCH_INDEX="--index-url https://download.pytorch.org/whl/cpu"
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_INDEX ?=
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: smoke test install clean
+
+$(STAMP): pyproject.toml requirements/cpu.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q $(TORCH_INDEX) "$$(grep '^torch==' requirements/cpu.txt)"
+	$(PY) -m pip install -q -r requirements/cpu.txt
+	$(PY) -m pip install -q --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+smoke: $(STAMP)
+	$(PY) -m kit.run recipes/smoke.yaml
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+clean:
+	rm -rf $(VENV) outputs/smoke outputs/.cache

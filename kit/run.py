@@ -1,0 +1,242 @@
+"""`python -m kit.run RECIPE [key.sub=value ...] [--stages a,b] [--dry-run] [--fresh]`
+
+Runs the study as stages (data → train each arm → eval → probe → report) into outputs/<run>/, skipping
+stages that are already done with the same settings and resuming the one that was interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from kit.errors import KitError
+
+
+def build_stages(recipe) -> dict[str, Any]:
+    """The ordered stage table for a recipe (one train stage per arm, each from the same base)."""
+    from kit.stages import Stage
+
+    def data_stage(ctx):
+        from kit.data.train_sets import build
+
+        return build(ctx.recipe, ctx.tokenizer(), ctx.plan.problems, ctx.run_dir / "data")
+
+    def arm_stage(arm: str):
+        def run(ctx):
+            from kit.train import ARMS
+
+            out = ctx.run_dir / "arms" / arm
+            out.mkdir(parents=True, exist_ok=True)
+            return ARMS[arm](ctx, out)
+
+        return run
+
+    def eval_stage(ctx):
+        from kit.eval.stage import run
+
+        return run(ctx)
+
+    def probe_stage(ctx):
+        from kit.probe.stage import run
+
+        return run(ctx)
+
+    def report_stage(ctx):
+        from kit.report.build import build
+
+        return build(ctx.run_dir)
+
+    common = ("seed", "model", "chat")
+    stages = {"data": Stage("data", data_stage, ("seed", "scale", "model.id", "model.revision", "model.tiny", "data",
+                                                 "chat", "sft.max_length"), (), ("data",))}
+    train_names = []
+    for arm in recipe.arms:
+        section = {"onpolicy_sft": "sft"}.get(arm, arm)
+        name = f"train_{arm}"
+        train_names.append(name)
+        stages[name] = Stage(name, arm_stage(arm), common + ("lora", "train", section), ("data",), (f"arms/{arm}",))
+    stages["eval"] = Stage("eval", eval_stage, common + ("scale", "eval", "arms"), tuple(train_names), ("eval",))
+    stages["probe"] = Stage("probe", probe_stage, common + ("probe", "arms", "eval.benchmarks", "eval.source"),
+                            tuple(train_names), ("probe",))
+    stages["report"] = Stage("report", report_stage, ("report",), ("eval", "probe"),
+                             ("report.md", "report.html", "plots"))
+    return stages
+
+
+class Context:
+    """What a stage gets: the recipe, the run folder, the machine, the plan, and model loaders."""
+
+    def __init__(self, recipe, hw, plan, run_dir: Path):
+        self.recipe = recipe
+        self.hw = hw
+        self.plan = plan
+        self.run_dir = run_dir
+        self.cache_root = Path(recipe.output_dir) / ".cache"
+        self._tok = None
+
+    @property
+    def eval_engine(self) -> str:
+        engine = self.recipe.eval.engine
+        if engine == "auto":
+            import importlib.util
+
+            return "vllm" if self.hw.cuda and importlib.util.find_spec("vllm") else "hf"
+        return engine
+
+    def tokenizer(self):
+        if self._tok is None:
+            from kit.models import load_tokenizer, resolve_path, TINY_ID
+
+            path = resolve_path(self.recipe.model, self.cache_root) if self.recipe.model.id == TINY_ID else None
+            self._tok = load_tokenizer(self.recipe.model, path)
+        return self._tok
+
+    def trainable_model(self):
+        from kit.models import add_lora, load_base
+
+        model, tok, backend = load_base(self.recipe, self.hw, self.cache_root, for_training=True)
+        return add_lora(model, self.recipe, backend), tok
+
+    def adapters(self) -> dict[str, Path]:
+        return {arm: self.run_dir / "arms" / arm / "adapter" for arm in self.recipe.arms}
+
+    def eval_model(self):
+        """One base model with every arm's adapter attached (switched per arm)."""
+        from kit.models import attach_adapters, load_base
+
+        model, tok, _ = load_base(self.recipe, self.hw, self.cache_root)
+        missing = [a for a, p in self.adapters().items() if not (p / "adapter_config.json").exists()]
+        if missing:
+            raise KitError(f"no trained adapter for arm(s) {missing}; run their train stages first")
+        return attach_adapters(model, self.adapters()), tok
+
+
+def _summary_line(summary: dict[str, Any]) -> str:
+    parts = []
+    for k, v in summary.items():
+        if isinstance(v, float):
+            parts.append(f"{k}={v:.4g}")
+        elif isinstance(v, (int, str)) or v is None:
+            parts.append(f"{k}={v}")
+        elif isinstance(v, (list, dict)) and len(str(v)) < 80:
+            parts.append(f"{k}={v}")
+    return ", ".join(parts)
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="python -m kit.run", description=__doc__.splitlines()[0])
+    ap.add_argument("recipe", help="recipe YAML (see recipes/)")
+    ap.add_argument("overrides", nargs="*", help="key.sub=value overrides, e.g. sft.learning_rate=1e-4")
+    ap.add_argument("--stages", help="comma-separated subset of stages to run")
+    ap.add_argument("--dry-run", action="store_true", help="print the resolved plan and estimates, run nothing")
+    ap.add_argument("--fresh", action="store_true", help="delete the selected stages' results (and later ones) first")
+    return ap.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        return _main(args)
+    except KitError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: rerun the same command to continue where it stopped", file=sys.stderr)
+        return 130
+
+
+def _main(args: argparse.Namespace) -> int:
+    from kit import recipe as recipe_mod
+    from kit.hardware import check_gpu_settings, choose_dtype, detect
+
+    recipe = recipe_mod.load(args.recipe, args.overrides)
+    hw = detect()
+    check_gpu_settings(recipe, hw)
+    stages = build_stages(recipe)
+    selected = list(stages)
+    if args.stages:
+        selected = [s.strip() for s in args.stages.split(",") if s.strip()]
+        unknown = [s for s in selected if s not in stages]
+        if unknown:
+            raise KitError(f"unknown stage(s) {unknown}; stages of this recipe: {', '.join(stages)}")
+        selected = [s for s in stages if s in selected]
+    if not recipe.probe.enabled and "probe" in selected:
+        selected.remove("probe")
+
+    from kit.plan import format_plan, make_plan
+
+    dtype = choose_dtype(recipe.model.dtype, hw)
+    plan = make_plan(recipe, hw, dtype, available_problems=_available(recipe))
+    if args.dry_run:
+        print(format_plan(recipe, plan, hw))
+        return 0
+
+    run_dir = recipe.run_dir
+    from kit.stages import Ledger, stage_hash
+
+    ledger = Ledger(run_dir)
+    if args.fresh:
+        _forget(run_dir, stages, selected, ledger, whole=not args.stages)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    recipe_mod.dump(recipe, run_dir / "recipe.resolved.yaml")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    ctx = Context(recipe, hw, plan, run_dir)
+    print(f"run '{run_dir}' on {hw.summary}; stages: {', '.join(selected)}")
+    t_all = time.time()
+    for name in selected:
+        stage = stages[name]
+        if name == "probe" and not recipe.probe.enabled:
+            continue
+        for dep in stage.after:
+            if dep in stages and dep not in selected and ledger.manifest(dep) is None \
+                    and not (dep == "probe" and not recipe.probe.enabled):
+                raise KitError(f"stage '{name}' needs stage '{dep}' to be done first (run it, or drop --stages)")
+        h = stage_hash(recipe, stage, stages)
+        state = ledger.check(recipe, stage, h)
+        if state == "done":
+            print(f"[{name}] done earlier, skipped")
+            continue
+        print(f"[{name}] {'resuming' if state == 'resume' else 'running'} …", flush=True)
+        ledger.mark_started(recipe, stage, h)
+        t0 = time.time()
+        summary = stage.run(ctx) or {}
+        ledger.mark_done(recipe, stage, h, t0, summary, {"hardware": hw.summary})
+        print(f"[{name}] done in {time.time() - t0:.1f} s: {_summary_line(summary)}", flush=True)
+    report = run_dir / "report.md"
+    print(f"finished in {time.time() - t_all:.1f} s" + (f"; report: {report}" if report.exists() else ""))
+    return 0
+
+
+def _available(recipe) -> int | None:
+    """With fixtures the pool of problems is tiny and known; the Hub's size is only known after loading."""
+    if recipe.data.source != "fixtures":
+        return None
+    from kit.data.train_sets import FIXTURES
+
+    return sum(1 for _ in open(FIXTURES / f"{recipe.data.sft_dataset.split('/')[-1]}.jsonl"))
+
+
+def _forget(run_dir: Path, stages: dict[str, Any], selected: list[str], ledger, whole: bool) -> None:
+    if whole:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        return
+    names = list(stages)
+    first = min(names.index(s) for s in selected)
+    doomed = set(selected)
+    for name in names[first:]:  # later stages read the redone ones: forget them too
+        if set(stages[name].after) & doomed:
+            doomed.add(name)
+    for name in doomed:
+        ledger.forget(name)
+        for rel in stages[name].outputs:
+            p = run_dir / rel
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

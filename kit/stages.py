@@ -1,0 +1,113 @@
+"""Stages of a run and their bookkeeping: what each depends on, where it writes, when it counts as done.
+
+A stage is done when its manifest (config hash, package versions, seed, timings, summary) has been written,
+last and atomically. A rerun with the same recipe skips done stages; a stage that was interrupted has a
+`started` marker and no manifest, so it runs again and resumes from what it left (training checkpoints,
+per-sample evaluation logs). A recipe whose values for a stage changed is refused instead of mixing results.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib.metadata
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from kit.errors import KitError
+from kit.recipe import Recipe, diff
+
+PACKAGES = ("torch", "transformers", "trl", "peft", "datasets", "accelerate", "bitsandbytes", "math-verify",
+            "unsloth", "vllm")
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    run: Callable[[Any], dict[str, Any]]
+    keys: tuple[str, ...]  # dotted recipe keys whose values change this stage's results
+    after: tuple[str, ...]  # stages whose outputs it reads
+    outputs: tuple[str, ...]  # paths under the run folder that belong to it
+
+
+def _lookup(recipe: Recipe, dotted: str) -> Any:
+    node: Any = recipe
+    for part in dotted.split("."):
+        node = getattr(node, part)
+    return dataclasses.asdict(node) if dataclasses.is_dataclass(node) else node
+
+
+def stage_values(recipe: Recipe, stage: Stage) -> dict[str, Any]:
+    return {k: _lookup(recipe, k) for k in stage.keys}
+
+
+def stage_hash(recipe: Recipe, stage: Stage, all_stages: dict[str, Stage]) -> str:
+    """Hash of the stage's own values and, recursively, of the stages it reads from."""
+    upstream = {a: stage_hash(recipe, all_stages[a], all_stages) for a in stage.after if a in all_stages}
+    payload = json.dumps({"values": stage_values(recipe, stage), "upstream": upstream}, sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def versions() -> dict[str, str]:
+    out = {}
+    for p in PACKAGES:
+        try:
+            out[p] = importlib.metadata.version(p)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1, default=str))
+    os.replace(tmp, path)
+
+
+class Ledger:
+    """Manifests and started-markers of one run folder."""
+
+    def __init__(self, run_dir: Path):
+        self.dir = run_dir / "manifests"
+
+    def manifest(self, name: str) -> dict[str, Any] | None:
+        p = self.dir / f"{name}.json"
+        return json.loads(p.read_text()) if p.exists() else None
+
+    def started(self, name: str) -> dict[str, Any] | None:
+        p = self.dir / f"{name}.started.json"
+        return json.loads(p.read_text()) if p.exists() else None
+
+    def check(self, recipe: Recipe, stage: Stage, h: str) -> str:
+        """'done' (skip), 'resume', or 'new'; raises when the recipe changed under existing results."""
+        for record, what in ((self.manifest(stage.name), "finished"), (self.started(stage.name), "started")):
+            if record is None:
+                continue
+            if record["config_hash"] != h:
+                changed = diff(record.get("values", {}), stage_values(recipe, stage))
+                detail = f"changed: {', '.join(changed)}" if changed else "an earlier stage it reads from changed"
+                raise KitError(f"stage '{stage.name}' was {what} with different settings ({detail}); rerun with "
+                               f"--fresh to redo it, or set run_name=<new name> to keep both")
+            return "done" if what == "finished" else "resume"
+        return "new"
+
+    def mark_started(self, recipe: Recipe, stage: Stage, h: str) -> None:
+        write_json_atomic(self.dir / f"{stage.name}.started.json",
+                          {"config_hash": h, "values": stage_values(recipe, stage), "at": time.time()})
+
+    def mark_done(self, recipe: Recipe, stage: Stage, h: str, t0: float, summary: dict[str, Any],
+                  extra: dict[str, Any]) -> None:
+        write_json_atomic(self.dir / f"{stage.name}.json", {
+            "stage": stage.name, "config_hash": h, "values": stage_values(recipe, stage), "seed": recipe.seed,
+            "versions": versions(), "started_at": t0, "finished_at": time.time(),
+            "seconds": round(time.time() - t0, 2), "summary": summary, **extra})
+        (self.dir / f"{stage.name}.started.json").unlink(missing_ok=True)
+
+    def forget(self, name: str) -> None:
+        for suffix in (".json", ".started.json"):
+            (self.dir / f"{name}{suffix}").unlink(missing_ok=True)

@@ -1,0 +1,20 @@
+"""Training arms, looked up by name; each trains a LoRA adapter from the same base model."""
+
+from __future__ import annotations
+
+from importlib import import_module
+from pathlib import Path
+from typing import Any, Callable
+
+
+def _lazy(module: str) -> Callable[..., Any]:
+    def run(ctx, out_dir: Path) -> Any:  # import trl only when an arm actually trains
+        return import_module(module).run(ctx, out_dir)
+
+    return run
+
+
+ARMS: dict[str, Callable[..., Any]] = {
+    "sft": _lazy("kit.train.sft"),  # off-policy: teacher responses
+    "grpo": _lazy("kit.train.grpo"),  # on-policy RL
+}

@@ -1,0 +1,69 @@
+"""GRPO health checks: warn, then stop with a clear message, when a run cannot learn.
+
+Three failure modes seen in the anchors' own notebooks: most groups get the same reward for every sample
+(no advantage, no gradient), most completions hit the length cap (truncated answers score 0), and the
+gradient norm stays at zero. Each is counted over consecutive logged steps.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback
+
+from kit.errors import KitError
+
+CHECKS = {
+    "zero_reward_variance": ("frac_reward_zero_std", lambda v, cfg: v >= cfg.zero_std_frac,
+                             "most groups have zero reward variance (no learning signal); try more generations, "
+                             "easier problems, or a longer grpo.max_completion_length"),
+    "length_cap": ("completions/clipped_ratio", lambda v, cfg: v >= cfg.clipped_frac,
+                   "most completions hit grpo.max_completion_length; raise it or lower the temperature"),
+    "zero_grad": ("grad_norm", lambda v, cfg: v == 0.0,
+                  "the gradient norm has been zero; check the LoRA targets and the reward"),
+}
+
+
+class HealthMonitor(TrainerCallback):
+    def __init__(self, cfg, log_path: Path):
+        self.cfg = cfg
+        self.log_path = log_path
+        self.streak = {name: 0 for name in CHECKS}
+        self.warnings: list[str] = []
+        self.stopped: str | None = None
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not logs:
+            return
+        for message in self.observe(state.global_step, logs):
+            print(f"[health] {message}")
+        if self.stopped and self.cfg.action == "stop":
+            control.should_training_stop = True
+
+    def observe(self, step: int, logs: dict[str, Any]) -> list[str]:
+        """Update the streaks with one logged step; returns new messages (also appended to health.jsonl)."""
+        messages = []
+        for name, (key, bad, advice) in CHECKS.items():
+            if key not in logs:
+                continue
+            self.streak[name] = self.streak[name] + 1 if bad(float(logs[key]), self.cfg) else 0
+            n = self.streak[name]
+            if n == self.cfg.warn_after:
+                messages.append(f"step {step}: {name} for {n} logged steps: {advice}")
+                self.warnings.append(name)
+            if n == self.cfg.stop_after and self.stopped is None:
+                verdict = "stopping" if self.cfg.action == "stop" else "continuing (grpo.health.action=warn)"
+                self.stopped = f"{name} for {n} consecutive logged steps: {advice}"
+                messages.append(f"step {step}: {verdict}: {self.stopped}")
+        if messages:
+            with open(self.log_path, "a") as f:
+                for m in messages:
+                    f.write(json.dumps({"step": step, "message": m}) + "\n")
+        return messages
+
+    def raise_if_stopped(self) -> None:
+        if self.stopped and self.cfg.action == "stop":
+            raise KitError(f"GRPO stopped by the health check: {self.stopped} (set grpo.health.action=warn to "
+                           "train on regardless)")

@@ -1,0 +1,47 @@
+"""Off-policy SFT arm: LoRA on the teacher's responses, loss on the completion only (TRL SFTTrainer)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from kit.data.train_sets import read_jsonl
+from kit.train.common import JsonlLog, common_args, last_checkpoint, save_adapter, steps_for
+
+
+def sft_config(recipe, hw, out_dir: Path, n_examples: int):
+    from trl import SFTConfig
+
+    c = recipe.sft
+    steps = c.max_steps or steps_for(n_examples, c.epochs, c.batch_size * c.grad_accum)
+    return SFTConfig(
+        **common_args(recipe, c, hw, out_dir, steps),
+        per_device_train_batch_size=c.batch_size, max_length=c.max_length,
+        completion_only_loss=True, packing=False, loss_type="nll",
+        dataset_kwargs={"skip_prepare_dataset": False},
+    )
+
+
+def train_on(recipe, hw, model, tokenizer, rows: list[dict[str, Any]], out_dir: Path) -> dict[str, Any]:
+    """Train a LoRA-wrapped model on prompt/completion rows; resumes from the last checkpoint in out_dir."""
+    import datasets
+    from trl import SFTTrainer
+
+    from kit.compat import patch_trl_for_cpu
+
+    patch_trl_for_cpu()
+    ds = datasets.Dataset.from_list([{"prompt": r["prompt"], "completion": r["completion"]} for r in rows])
+    args = sft_config(recipe, hw, out_dir, len(rows))
+    trainer = SFTTrainer(model=model, args=args, train_dataset=ds, processing_class=tokenizer,
+                         callbacks=[JsonlLog(out_dir / "train_log.jsonl")])
+    resume = last_checkpoint(out_dir)
+    result = trainer.train(resume_from_checkpoint=resume)
+    summary = {"examples": len(rows), "steps": args.max_steps, "resumed_from": resume,
+               "train_loss": float(result.training_loss)}
+    save_adapter(trainer.model, tokenizer, out_dir, recipe, out_dir.name, summary)
+    return summary
+
+
+def run(ctx, out_dir: Path) -> dict[str, Any]:
+    model, tok = ctx.trainable_model()
+    return train_on(ctx.recipe, ctx.hw, model, tok, read_jsonl(ctx.run_dir / "data" / "sft.jsonl"), out_dir)
