@@ -101,12 +101,16 @@ class Plan:
     eval_items: dict[str, int | None]
     stages: list[StagePlan] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    too_big: str | None = None  # set when the estimate exceeds the detected GPU's memory
 
 
 def n_problems(recipe) -> int:
+    """Training problems. Both arms use the problems the two released sets share: at most the SFT set's
+    39.9K (the paper's 47K queries after its rejection sampling)."""
     if recipe.data.num_problems:
         return recipe.data.num_problems
-    return max(1, round(recipe.scale * FULL_SIZES["math_rl_48k"]))
+    shared = min(FULL_SIZES["math_rl_48k"], FULL_SIZES["math_sft_40K"])
+    return max(1, round(recipe.scale * shared))
 
 
 def n_eval_items(recipe, bench: str) -> int | None:
@@ -144,15 +148,20 @@ def make_plan(recipe, hw: Hardware, dtype: str, available_problems: int | None =
     except KeyError:
         shape = None
         plan.notes.append(f"no shape known for {recipe.model.id}: memory and time not estimated")
-    flops, bandwidth, overhead = SPEED["gpu" if hw.cuda else "cpu"]
+    on_gpu = hw.cuda or recipe.model.id != "tiny-random-qwen3"
+    flops, bandwidth, overhead = SPEED["gpu" if on_gpu else "cpu"]
+    if on_gpu and not hw.cuda:
+        plan.notes.append("no GPU here: times assume one GPU at ~150 TFLOP/s and ~1.5 TB/s (H100-class, 4-bit)")
     dt_bytes = 4.0 if dtype == "float32" else 2.0
+    offload = on_gpu and recipe.model.backend in ("auto", "unsloth")
 
     def mem(batch_tokens: int, kv_tokens: int) -> float | None:
         if shape is None:
             return None
         w = shape.non_embedding * _bytes_per_weight(recipe, dtype) + shape.embedding * dt_bytes
         lora = shape.lora_params(recipe.lora.r, recipe.lora.target_modules) * 16
-        act = batch_tokens * shape.hidden * dt_bytes * (shape.layers + 34) + min(batch_tokens, 8192) * VOCAB * 4
+        kept = 0 if offload else shape.layers  # unsloth offloads checkpointed layer inputs to CPU RAM
+        act = batch_tokens * shape.hidden * dt_bytes * (kept + 34) + min(batch_tokens, 8192) * VOCAB * 4
         kv = kv_tokens * 2 * shape.layers * shape.kv_heads * shape.head_dim * 2
         return round((w + lora + act + kv) / 2**30 + (1.0 if hw.cuda else 0.3), 2)
 
@@ -164,7 +173,10 @@ def make_plan(recipe, hw: Hardware, dtype: str, available_problems: int | None =
         sec = 6 * n * train_tokens / flops + decode_steps * weight_bytes / bandwidth + steps * overhead
         return round(sec / 60, 2)
 
-    plan.stages.append(StagePlan("data", {"problems": problems}))
+    data_sizes: dict[str, Any] = {"problems": problems}
+    if recipe.data.source == "hub":
+        data_sizes["of"] = f"{min(FULL_SIZES.values())} shared (RL set {FULL_SIZES['math_rl_48k']}, SFT set {FULL_SIZES['math_sft_40K']})"
+    plan.stages.append(StagePlan("data", data_sizes))
     for arm in recipe.arms:
         if arm == "sft":
             toks = s.batch_size * s.max_length
@@ -206,8 +218,17 @@ def make_plan(recipe, hw: Hardware, dtype: str, available_problems: int | None =
     if shape and hw.cuda:
         peak = max((st.peak_gb or 0) for st in plan.stages)
         if peak > hw.vram_gb:
-            plan.notes.append(f"estimated peak {peak:.1f} GB exceeds this GPU's {hw.vram_gb:.0f} GB")
+            plan.too_big = f"estimated peak {peak:.1f} GB exceeds this GPU's {hw.vram_gb:.0f} GB"
+            plan.notes.append(plan.too_big)
     return plan
+
+
+def _duration(minutes: float) -> str:
+    if minutes >= 48 * 60:
+        return f"~{minutes / 1440:.1f} days"
+    if minutes >= 120:
+        return f"~{minutes / 60:.1f} h"
+    return f"~{minutes:.1f} min"
 
 
 def format_plan(recipe, plan: Plan, hw: Hardware) -> str:
@@ -217,7 +238,7 @@ def format_plan(recipe, plan: Plan, hw: Hardware) -> str:
         if st.peak_gb is not None:
             est.append(f"~{st.peak_gb:.2f} GB peak")
         if st.minutes is not None:
-            est.append(f"~{st.minutes:.1f} min")
+            est.append(_duration(st.minutes))
         sizes = ", ".join(f"{k}={v}" for k, v in st.sizes.items())
         lines.append(f"  {st.name:<12} {sizes}" + (f"  [{'; '.join(est)}]" if est else ""))
     lines += [f"  note: {n}" for n in plan.notes]

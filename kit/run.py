@@ -76,7 +76,8 @@ class Context:
         self.hw = hw
         self.plan = plan
         self.run_dir = run_dir
-        self.cache_root = Path(recipe.output_dir) / ".cache"
+        # built models (the tiny Qwen3) are shared by runs; KIT_CACHE moves them (tests share one)
+        self.cache_root = Path(os.environ.get("KIT_CACHE") or Path(recipe.output_dir) / ".cache")
         self._tok = None
 
     @property
@@ -152,11 +153,19 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(args: argparse.Namespace) -> int:
     from kit import recipe as recipe_mod
-    from kit.hardware import check_gpu_settings, choose_dtype, detect
+    from kit.hardware import check_gpu_settings, choose_backend, choose_dtype, detect
 
     recipe = recipe_mod.load(args.recipe, args.overrides)
     hw = detect()
-    check_gpu_settings(recipe, hw)
+    gpu_note = None
+    try:
+        check_gpu_settings(recipe, hw)
+    except KitError as exc:
+        if not args.dry_run:
+            raise
+        gpu_note = f"this machine cannot run it as is: {exc}"
+    if choose_backend(recipe.model.backend, hw) == "unsloth" and not args.dry_run:
+        import unsloth  # noqa: F401  (first: it patches transformers, peft and trl when imported)
     stages = build_stages(recipe)
     selected = list(stages)
     if args.stages:
@@ -170,11 +179,15 @@ def _main(args: argparse.Namespace) -> int:
 
     from kit.plan import format_plan, make_plan
 
-    dtype = choose_dtype(recipe.model.dtype, hw)
+    dtype = choose_dtype(recipe.model.dtype, hw) if gpu_note is None else "bfloat16"
     plan = make_plan(recipe, hw, dtype, available_problems=_available(recipe))
+    if gpu_note:
+        plan.notes.append(gpu_note)
     if args.dry_run:
         print(format_plan(recipe, plan, hw))
         return 0
+    if plan.too_big:
+        raise KitError(f"{plan.too_big}; lower the batch, generations or lengths (see --dry-run), or use a bigger GPU")
 
     run_dir = recipe.run_dir
     from kit.stages import Ledger, stage_hash

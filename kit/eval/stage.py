@@ -153,7 +153,8 @@ def run(ctx) -> dict[str, Any]:
             scores.setdefault(name, {})[b.name] = aggregate(b, rows, subsets[b.name])
             by_item = item_scores(rows, subsets[b.name])
             per_item.setdefault(name, {})[b.name] = {
-                it.id: {"cluster": it.cluster, **by_item[it.id]} for it in subsets[b.name] if it.id in by_item}
+                it.id: {"cluster": it.cluster, "stratum": b.stratum(it), "weight": b.weight(it), **by_item[it.id]}
+                for it in subsets[b.name] if it.id in by_item}
     (out / "scores.json").write_text(json.dumps(scores, indent=1))
     (out / "item_scores.json").write_text(json.dumps(per_item))
     return {"models": models, "benchmarks": [b.name for b in benches],

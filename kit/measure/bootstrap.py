@@ -282,7 +282,9 @@ def wilson_ci(successes: float, n: int, ci: float = DEFAULT_CI) -> list[float]:
     den = 1.0 + z * z / n
     centre = (p + z * z / (2 * n)) / den
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return [float(max(0.0, centre - half)), float(min(1.0, centre + half))]
+    lo = 0.0 if successes <= 0 else max(0.0, centre - half)  # exact endpoints at 0 / n
+    hi = 1.0 if successes >= n else min(1.0, centre + half)
+    return [float(lo), float(hi)]
 
 
 def bootstrap_mean_ci(

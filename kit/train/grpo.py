@@ -34,14 +34,14 @@ def grpo_config(recipe, hw, out_dir: Path, n_prompts: int, reward_weights: list[
 
 
 def run(ctx, out_dir: Path) -> dict[str, Any]:
+    recipe = ctx.recipe
+    model, tok = ctx.trainable_model()  # first: the unsloth backend must patch trl before trl is imported
     import datasets
     from trl import GRPOTrainer
 
     from kit.compat import patch_trl_for_cpu
 
-    recipe = ctx.recipe
     patch_trl_for_cpu()
-    model, tok = ctx.trainable_model()
     rows = read_jsonl(ctx.run_dir / "data" / "rl.jsonl")
     ds = datasets.Dataset.from_list([{"prompt": r["prompt"], "answer": r["answer"]} for r in rows])
     eos = {i for i in (tok.convert_tokens_to_ids("<|im_end|>"), tok.eos_token_id, tok.pad_token_id) if i is not None}

@@ -85,6 +85,12 @@ class Benchmark:
     variants: ClassVar[tuple[str, ...]] = ("",)
 
     # -- data -------------------------------------------------------------------------------------------
+    def load(self, use_fixtures: bool) -> list[dict[str, Any]]:
+        """Rows in the Hub schema: the shipped fixture, or the pinned Hub dataset (`source`). Override when a
+        benchmark's rows come from several configs or files (HaluEval's three configs, LiveCodeBench's
+        jsonl files); `load_rows` always goes through this method."""
+        return fixture_rows(self) if use_fixtures else hub_rows(self, self.source)
+
     def items(self, rows: list[dict[str, Any]]) -> list[Item]:
         raise NotImplementedError
 
@@ -109,6 +115,15 @@ class Benchmark:
         characters (lm-eval's acc_norm divides by byte length)."""
         raise NotImplementedError
 
+    # -- resampling structure (used by the paired bootstrap; must agree with `aggregate`) ----------------
+    def stratum(self, item: Item) -> str | None:
+        """Sub-task whose mean is averaged with equal weight (HaluEval's three tasks); None = one stratum."""
+        return None
+
+    def weight(self, item: Item) -> float:
+        """Weight of the item's primary score inside its stratum (IFEval: its number of instructions)."""
+        return 1.0
+
     # -- aggregation ------------------------------------------------------------------------------------
     def aggregate(self, item_scores: list[dict[str, float]]) -> dict[str, float]:
         """Benchmark-level scores from per-item scores (samples already averaged). Default: column means."""
@@ -127,17 +142,27 @@ def fixture_path(name: str) -> Path:
 
 
 def load_rows(bench: Benchmark, use_fixtures: bool) -> list[dict[str, Any]]:
-    """Rows in the Hub schema, from the pinned Hub dataset or from the shipped fixture. Both go through
-    `datasets.load_dataset`, so the fixture exercises the same code path as the real data."""
+    """Rows in the Hub schema, from the pinned Hub dataset or from the shipped fixture (via `bench.load`,
+    which benchmarks may override). Both go through `datasets.load_dataset`, so the fixture exercises the
+    same code path as the real data."""
+    return bench.load(use_fixtures)
+
+
+def fixture_rows(bench: Benchmark) -> list[dict[str, Any]]:
+    """The shipped fixture `kit/data/fixtures/benchmarks/<name>.jsonl`, loaded through `datasets`."""
     import datasets
 
-    src = bench.source
-    if use_fixtures:
-        path = fixture_path(bench.name)
-        if not path.exists():
-            raise KitError(f"no fixture for benchmark '{bench.name}' at {path}")
-        ds = datasets.load_dataset("json", data_files=str(path), split="train")
-        return [dict(r) for r in ds]
+    path = fixture_path(bench.name)
+    if not path.exists():
+        raise KitError(f"no fixture for benchmark '{bench.name}' at {path}")
+    ds = datasets.load_dataset("json", data_files=str(path), split="train")
+    return [dict(r) for r in ds]
+
+
+def hub_rows(bench: Benchmark, src: HubSource) -> list[dict[str, Any]]:
+    """Rows of one pinned Hub dataset (config `src.name`, split `src.split`); errors become KitError."""
+    import datasets
+
     kwargs: dict[str, Any] = {"split": src.split, "revision": src.revision}
     if src.data_files is not None:
         kwargs["data_files"] = list(src.data_files) if isinstance(src.data_files, tuple) else src.data_files

@@ -1,0 +1,130 @@
+"""The probe stage: how far each arm moved from the base, in latent space and in token space.
+
+One base load serves every model: the base's features come with the adapters switched off, each arm's with
+its adapter on, and a norm-matched random LoRA is the control for "any perturbation of that size".
+Texts are the benchmarks' prompts (K per benchmark, sampled as the paper: random.seed(42), shuffle, first K);
+token shift uses each arm's own generations saved by the eval stage.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import numpy as np
+
+from kit.eval import benchmarks
+from kit.eval.benchmarks.base import load_rows
+from kit.eval.engine import select_adapter
+from kit.eval.stage import read_samples
+
+
+def probe_texts(recipe) -> tuple[list[str], list[str], list[str]]:
+    """(texts, benchmark of each text, group of each text)."""
+    from kit.probe.collect import sample_texts
+
+    texts, bench_of, group_of = [], [], []
+    for name in recipe.eval.benchmarks:
+        bench = benchmarks.get(name)
+        items = bench.items(load_rows(bench, use_fixtures=recipe.eval.source == "fixtures"))
+        if bench.kind == "loglik":
+            raw = [bench.requests(it)[0][0] for it in items]
+        else:
+            raw = [bench.prompt(it, bench.variants[0]) for it in items]
+        chosen = sample_texts(raw, k=recipe.probe.texts_per_benchmark, seed=recipe.probe.seed)
+        texts += chosen
+        bench_of += [name] * len(chosen)
+        group_of += [bench.group] * len(chosen)
+    return texts, bench_of, group_of
+
+
+def _features(model, tok, texts: list[str], recipe, name: str) -> dict[str, np.ndarray]:
+    from kit.probe.collect import hidden_means
+
+    select_adapter(model, name)
+    p = recipe.probe
+    return {mode: hidden_means(model, tok, texts, max_length=p.max_length, batch_size=p.batch_size, mode=mode)
+            for mode in ("faithful", "masked")}
+
+
+def _compare(base: dict[str, np.ndarray], arm: dict[str, np.ndarray], bench_of: list[str], groups: list[str],
+             n_boot: int, seed: int) -> dict[str, Any]:
+    from kit.probe.linear import cka_per_layer, probe_transfer
+    from kit.probe.pca import pca_shift
+
+    bench_arr = np.array(bench_of)
+    pca = {}
+    for b in dict.fromkeys(bench_of):
+        sel = bench_arr == b
+        if sel.sum() < 3:
+            continue
+        f = pca_shift(base["faithful"][:, sel], arm["faithful"][:, sel], n_boot=n_boot, seed=seed)
+        c = pca_shift(base["masked"][:, sel], arm["masked"][:, sel], n_boot=n_boot, seed=seed)
+        pca[b] = {"faithful": {"d": f["d"], "d_ci": f.get("ci", {}).get("d"), "shift": f["shift"]},
+                  "corrected": {"d": c["corrected"]["d_scaled"], "d_ci": c.get("ci", {}).get("d_scaled"),
+                                "shift": c["corrected"]["shift_scaled"]}}
+    out: dict[str, Any] = {"pca": pca, "cka": cka_per_layer(base["masked"], arm["masked"], n_boot=n_boot, seed=seed)}
+    if len(set(groups)) >= 2:
+        pr = probe_transfer(base["masked"], arm["masked"], groups, seed=seed, n_boot=n_boot)
+        out["probe"] = {"base_acc": pr["acc_base"], "arm_acc": pr["acc_arm"], "drop": pr["drop"],
+                        "drop_ci": pr.get("drop_ci"), "chance": pr["chance"]}
+    return out
+
+
+def _token_shift(model, tok, arm: str, recipe, run_dir) -> dict[str, Any]:
+    from kit.probe.tokens import score_pairs, summarize_token_shift
+
+    out = {}
+    select_adapter(model, arm)
+    for name in recipe.eval.benchmarks:
+        rows = [r for r in read_samples(run_dir / "eval" / "samples" / arm / f"{name}.jsonl") if r.get("output")]
+        rows = rows[:recipe.probe.token_samples]
+        if not rows:
+            continue
+        pairs = [(tok(r["prompt"], add_special_tokens=False)["input_ids"],
+                  tok(r["output"], add_special_tokens=False)["input_ids"]) for r in rows]
+        pairs = [(p, o) for p, o in pairs if len(o) >= 2]
+        if not pairs:
+            continue
+        samples = score_pairs(model, pairs, batch_size=recipe.probe.batch_size)
+        s = summarize_token_shift(samples, tokenizer=tok, top_k=20)
+        ranks = np.concatenate([np.asarray(x["rank_base"]) - np.asarray(x["rank_ft"]) for x in samples])
+        out[name] = {"paper_kl": s["paper_kl"]["kl_estimate"], "kl": s["full_kl"]["mean_samples"],
+                     "rank_shift_mean": float(ranks.mean()),
+                     "n_tokens": int(ranks.size), "rank_shift_values": ranks.tolist()[:5000],
+                     "top_shifted": [(t.get("token") or t["token_id"], t["count"]) for t in s["most_shifted"]],
+                     "summary": {k: v for k, v in s.items() if k not in ("most_shifted",)}}
+    return out
+
+
+def run(ctx) -> dict[str, Any]:
+    from kit.probe.control import add_norm_matched_random_adapter
+
+    t0 = time.time()
+    recipe = ctx.recipe
+    model, tok = ctx.eval_model()
+    texts, bench_of, groups = probe_texts(recipe)
+    n_boot = min(200, recipe.report.bootstrap)
+    base = _features(model, tok, texts, recipe, "base")
+    result: dict[str, Any] = {"texts": len(texts), "benchmarks": list(dict.fromkeys(bench_of)),
+                              "layers": int(base["masked"].shape[0]), "arms": {}}
+    for arm in recipe.arms:
+        feats = _features(model, tok, texts, recipe, arm)
+        block = _compare(base, feats, bench_of, groups, n_boot, recipe.probe.seed)
+        control_name = f"{arm}_random_control"
+        if control_name not in model.peft_config:
+            norms = add_norm_matched_random_adapter(model, source_adapter=arm, new_adapter=control_name,
+                                                    seed=recipe.probe.seed)
+        else:
+            norms = {}
+        ctrl = _compare(base, _features(model, tok, texts, recipe, control_name), bench_of, groups, n_boot,
+                        recipe.probe.seed)
+        block["control"] = {**ctrl, "norms": norms}
+        block["tokens"] = _token_shift(model, tok, arm, recipe, ctx.run_dir)
+        result["arms"][arm] = block
+    result["seconds"] = round(time.time() - t0, 2)
+    out = ctx.run_dir / "probe"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(result, default=float))
+    return {"texts": len(texts), "arms": list(recipe.arms), "seconds": result["seconds"]}

@@ -1,0 +1,266 @@
+"""Build report.md, report.html and plots/ from a run folder alone (nothing is regenerated or retrained).
+
+Reads: recipe.resolved.yaml, manifests/*.json, eval/scores.json, eval/item_scores.json, probe/results.json,
+arms/*/train_log.jsonl. Writes: analysis.json (bootstrap TI and tests), report.md, report.html, plots/*.png.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kit.errors import KitError
+from kit.report import plots
+from kit.report.html import markdown_to_html
+
+GROUPS = ("math", "other", "non")
+GROUP_NAME = {"math": "Math", "other": "Other reasoning", "non": "Non-reasoning"}
+
+
+def _load_json(path: Path) -> Any:
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _pct(x: float | None, digits: int = 1) -> str:
+    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
+
+
+def _ci(lo_hi: list[float] | None) -> str:
+    if not lo_hi or any(v is None or (isinstance(v, float) and math.isnan(v)) for v in lo_hi):
+        return ""
+    return f" [{lo_hi[0]:.1f}, {lo_hi[1]:.1f}]"
+
+
+def analyse(run_dir: Path, recipe: dict[str, Any], scores: dict[str, Any], per_item: dict[str, Any]) -> dict[str, Any]:
+    """Paired bootstrap of every arm against the base: per-benchmark tests, group averages, TI v2 and v1."""
+    from kit.measure.bootstrap import align_items, bootstrap_ti
+
+    rep = recipe.get("report", {})
+    out: dict[str, Any] = {}
+    base_items = per_item["base"]
+    for arm in [m for m in per_item if m != "base"]:
+        items, groups = {}, {}
+        for bench, info in scores["base"].items():
+            col = info["primary"]
+            b_rows, a_rows = base_items.get(bench, {}), per_item[arm].get(bench, {})
+            common = sorted(set(b_rows) & set(a_rows))
+            common = [i for i in common if col in b_rows[i] and col in a_rows[i]]
+            if not common:
+                continue
+            items[bench] = align_items(
+                {i: b_rows[i][col] for i in common}, {i: a_rows[i][col] for i in common},
+                clusters={i: b_rows[i]["cluster"] for i in common},
+                strata={i: b_rows[i].get("stratum") or "" for i in common},
+                weights={i: float(b_rows[i].get("weight", 1.0)) for i in common})
+            groups[bench] = info["group"]
+        if items:
+            out[arm] = bootstrap_ti(items, groups, n_boot=int(rep.get("bootstrap", 1000)),
+                                    ci=float(rep.get("ci", 0.95)), seed=int(recipe.get("seed", 0)))
+    return out
+
+
+def _score_table(scores: dict[str, Any], analysis: dict[str, Any], models: list[str]) -> list[str]:
+    """Table 1 of the paper, per benchmark: primary score with CI, and the paper's column where it differs."""
+    lines = ["| group | benchmark | column | " + " | ".join(models) + " | n items |",
+             "|---|---|---|" + "---|" * len(models) + "---|"]
+    benches = sorted(scores["base"], key=lambda b: (GROUPS.index(scores["base"][b]["group"]), b))
+    for b in benches:
+        info = scores["base"][b]
+        cols = [info["primary"]] + ([info["paper_column"]] if info["paper_column"] != info["primary"] else [])
+        for col in cols:
+            cells = []
+            for m in models:
+                s = scores.get(m, {}).get(b, {}).get("scores", {}).get(col)
+                ci = ""
+                if col == info["primary"] and m != "base" and m in analysis and b in analysis[m]["benchmarks"]:
+                    ci = _ci(analysis[m]["benchmarks"][b].get("model_ci"))
+                elif col == info["primary"] and m == "base" and analysis:
+                    first = next(iter(analysis.values()))
+                    if b in first["benchmarks"]:
+                        ci = _ci(first["benchmarks"][b].get("base_ci"))
+                cells.append(f"{_pct(100 * s) if s is not None else '–'}{ci}")
+            label = f"{col} (primary)" if col == info["primary"] else f"{col} (paper's code)"
+            lines.append(f"| {info['group']} | {b} | {label} | " + " | ".join(cells) + f" | {info['n_items']} |")
+    return lines
+
+
+def _group_table(scores: dict[str, Any], analysis: dict[str, Any], models: list[str]) -> list[str]:
+    lines = ["| group | " + " | ".join(models) + " |", "|---|" + "---|" * len(models)]
+    for g in GROUPS:
+        cells = []
+        for m in models:
+            vals = [100 * v["scores"][v["primary"]] for v in scores.get(m, {}).values()
+                    if v["group"] == g and v["primary"] in v["scores"]]
+            ci = ""
+            if m != "base" and m in analysis and g in analysis[m]["groups"]:
+                ci = _ci(analysis[m]["groups"][g]["model_avg_ci"])
+            cells.append((f"{sum(vals) / len(vals):.1f}" if vals else "–") + ci)
+        lines.append(f"| {GROUP_NAME[g]} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _ti_table(analysis: dict[str, Any]) -> list[str]:
+    lines = ["| arm | TI_other v2 | TI_non v2 | TI_other v1 | TI_non v1 | math gain (pts) | conclusive? |",
+             "|---|---|---|---|---|---|---|"]
+    for arm, a in analysis.items():
+        v2, v1 = a["ti_v2"], a["ti_v1"]
+        gain = a["groups"].get("math", {})
+        verdict = "no: " + ", ".join(a["inconclusive_reasons"]) if a["inconclusive"] else "yes"
+        lines.append(f"| {arm} | {_pct(v2['TI_other'])}{_ci(v2['TI_other_ci'])} | {_pct(v2['TI_non'])}{_ci(v2['TI_non_ci'])} "
+                     f"| {_pct(v1['TI_other'])}{_ci(v1['TI_other_ci'])} | {_pct(v1['TI_non'])}{_ci(v1['TI_non_ci'])} "
+                     f"| {_pct(gain.get('gain'))}{_ci(gain.get('gain_ci'))} | {verdict} |")
+    return lines
+
+
+def _settings(recipe: dict[str, Any]) -> list[str]:
+    m, s, g, e, c = recipe["model"], recipe["sft"], recipe["grpo"], recipe["eval"], recipe["chat"]
+    rows = [
+        ("base model", f"{m['id']} @ {m['revision']}", "Qwen/Qwen3-14B-Base, full fine-tuning", m["id"] != "Qwen/Qwen3-14B-Base"),
+        ("adaptation", f"LoRA r={recipe['lora']['r']}, alpha={recipe['lora']['alpha']}, 4-bit={m['load_in_4bit']}",
+         "full fine-tuning, bf16", True),
+        ("thinking mode", str(c["enable_thinking"]), "tokenizer default (unconfirmed)", False),
+        ("data", f"{recipe['data']['source']}, target {recipe['data']['sft_target']}", "math_rl_48k / math_sft_40K", recipe["data"]["source"] != "hub"),
+        ("SFT", f"lr {s['learning_rate']}, {s['epochs']} epochs, batch {s['batch_size']}x{s['grad_accum']}",
+         "lr 5e-5, 1.5 epochs, batch 512", True),
+        ("GRPO", f"lr {g['learning_rate']}, {g['num_generations']} rollouts, {g['loss_type']}, beta {g['beta']}, "
+                 f"clip {g['epsilon']}/{g['epsilon_high']}, completion <= {g['max_completion_length']}",
+         "lr 1e-6, 16 rollouts, beta 0, clip 0.2/0.28, 140 steps x 512 prompts, <= 20k tokens", True),
+        ("evaluation", f"{e['source']}, items {e['items'] or 'scaled'}, max {e['max_new_tokens']} new tokens, "
+                       f"samples {e['samples'] or 'paper'}", "full benchmarks, 32k tokens, T=0.6/top-p 0.95 where sampled", True),
+    ]
+    lines = ["| setting | this run | paper | differs |", "|---|---|---|---|"]
+    lines += [f"| {k} | {v} | {p} | {'yes' if d else 'no'} |" for k, v, p, d in rows]
+    return lines
+
+
+def _latent_section(probe: dict[str, Any] | None) -> tuple[list[str], dict[str, Any]]:
+    if not probe:
+        return ["Latent and token shift were not measured (probe disabled or not run)."], {}
+    lines = ["PCA shift d (the paper's faithful mode: left padding, pad positions in the mean, uncentered "
+             "projection on the base's PCs, all layers) and the corrected mode (masked mean), per benchmark:", "",
+             "| arm | benchmark | d faithful | d corrected |", "|---|---|---|---|"]
+    for arm, a in probe["arms"].items():
+        for b, p in a.get("pca", {}).items():
+            lines.append(f"| {arm} | {b} | {p['faithful']['d']:.4g}{_ci(p['faithful'].get('d_ci'))} "
+                         f"| {p['corrected']['d']:.4g}{_ci(p['corrected'].get('d_ci'))} |")
+    lines += ["", "Linear probe (trained on the base's features to tell the three task groups apart, applied "
+              "unchanged to each arm) and linear CKA, averaged over layers:", "",
+              "| model | probe accuracy drop | 1 - CKA |", "|---|---|---|"]
+    for arm, a in probe["arms"].items():
+        for name, block in [(arm, a)] + ([(f"{arm} random-LoRA control", a["control"])] if a.get("control") else []):
+            pr, ck = block.get("probe"), block.get("cka")
+            drop = sum(pr["drop"]) / len(pr["drop"]) if pr else float("nan")
+            one_minus = 1 - sum(ck["cka"]) / len(ck["cka"]) if ck else float("nan")
+            lines.append(f"| {name} | {drop:.4f} | {one_minus:.4g} |")
+    tok_lines = ["Token shift on each arm's own generations (teacher-forced through base and arm):", "",
+                 "| arm | benchmark | paper's log-ratio | exact KL | mean rank shift | tokens | most-shifted tokens |",
+                 "|---|---|---|---|---|---|---|"]
+    for arm, a in probe["arms"].items():
+        for b, t in a.get("tokens", {}).items():
+            top = ", ".join(f"`{tok!s}`" for tok, _ in t.get("top_shifted", [])[:5])
+            tok_lines.append(f"| {arm} | {b} | {t['paper_kl']:.4g} | {t['kl']:.4g} | {t['rank_shift_mean']:.3g} "
+                             f"| {t['n_tokens']} | {top} |")
+    return lines + [""] + tok_lines, probe
+
+
+def build(run_dir: str | Path) -> dict[str, Any]:
+    run_dir = Path(run_dir)
+    recipe_path = run_dir / "recipe.resolved.yaml"
+    scores = _load_json(run_dir / "eval" / "scores.json")
+    per_item = _load_json(run_dir / "eval" / "item_scores.json")
+    if not recipe_path.exists() or scores is None or per_item is None:
+        raise KitError(f"{run_dir} has no finished evaluation (need recipe.resolved.yaml and eval/scores.json)")
+    recipe = yaml.safe_load(recipe_path.read_text())
+    models = list(scores)
+    analysis = analyse(run_dir, recipe, scores, per_item)
+    (run_dir / "analysis.json").write_text(json.dumps(analysis, indent=1, default=float))
+    probe = _load_json(run_dir / "probe" / "results.json")
+    manifests = {p.stem: json.loads(p.read_text()) for p in sorted((run_dir / "manifests").glob("*.json"))
+                 if not p.name.endswith(".started.json")}
+    from kit.train.common import read_log
+
+    logs = {arm: read_log(run_dir / "arms" / arm / "train_log.jsonl") for arm in recipe["arms"]}
+
+    pdir = run_dir / "plots"
+    made: list[tuple[str, Path]] = []
+    groups = {b: v["group"] for b, v in scores["base"].items()}
+    order = sorted(groups, key=lambda b: (GROUPS.index(groups[b]), b))
+    bar_data: dict[str, dict[str, tuple[float, float, float]]] = {}
+    for m in models:
+        bar_data[m] = {}
+        for b in order:
+            info = scores[m][b]
+            v = 100 * info["scores"].get(info["primary"], float("nan"))
+            src = analysis.get(m if m != "base" else next(iter(analysis), ""), {}).get("benchmarks", {}).get(b, {})
+            lo, hi = src.get("model_ci" if m != "base" else "base_ci", [float("nan")] * 2)
+            bar_data[m][b] = (v, lo, hi)
+    made.append(("Per-benchmark scores", plots.benchmark_bars(bar_data, order, groups, pdir / "benchmarks.png")))
+    if analysis:
+        made.append(("Transferability Index", plots.ti_scatter({a: r["ti_v2"] for a, r in analysis.items()},
+                                                               pdir / "ti_scatter.png")))
+    if any(logs.values()):
+        made.append(("Training curves", plots.training_curves(logs, pdir / "training.png")))
+    latent_lines, probe = _latent_section(probe)
+    if probe:
+        arms = probe["arms"]
+        pca = {f"{a} ({b})": v["faithful"]["shift"] for a, r in arms.items() for b, v in r.get("pca", {}).items()}
+        if pca:
+            made.append(("PCA shift of PC1 per layer (faithful)",
+                         plots.per_layer(pca, "mean PC1 shift", "PCA shift per layer", pdir / "pca_shift.png")))
+        acc = {f"{a}": r["probe"]["arm_acc"] for a, r in arms.items() if r.get("probe")}
+        if arms and next(iter(arms.values())).get("probe"):
+            acc = {"base": next(iter(arms.values()))["probe"]["base_acc"], **acc}
+            made.append(("Linear probe accuracy per layer",
+                         plots.per_layer(acc, "accuracy", "Base-trained probe on each model", pdir / "probe.png")))
+        cka = {a: r["cka"]["cka"] for a, r in arms.items() if r.get("cka")}
+        cka.update({f"{a} random-LoRA": r["control"]["cka"]["cka"] for a, r in arms.items()
+                    if r.get("control", {}).get("cka")})
+        if cka:
+            made.append(("Linear CKA to the base per layer", plots.per_layer(cka, "CKA", "CKA(base, model)", pdir / "cka.png")))
+        ranks = {a: [x for t in r.get("tokens", {}).values() for x in t.get("rank_shift_values", [])]
+                 for a, r in arms.items()}
+        if any(ranks.values()):
+            made.append(("Token rank shift", plots.histogram(ranks, "base rank - arm rank of the generated token",
+                                                             "Token rank shift", pdir / "token_rank_shift.png")))
+
+    lines = [f"# Reasoning-transfer report: {recipe['name']}", "",
+             "The paper (Huan et al., arXiv 2507.00432) finds that math SFT on teacher traces often fails to transfer "
+             "and erodes non-reasoning skills, while on-policy RL (GRPO) on the same problems transfers and stays "
+             "close to the base model. This report measures the same quantities for this run.", ""]
+    hw = next((m.get("hardware") for m in manifests.values() if m.get("hardware")), "unknown")
+    lines += [f"- machine: {hw}; seed {recipe['seed']}; scale {recipe['scale']}; thinking mode "
+              f"{recipe['chat']['enable_thinking']}",
+              "- stage wall times: " + ", ".join(f"{k} {v['seconds']:.1f} s" for k, v in manifests.items()),
+              f"- versions: " + ", ".join(f"{k} {v}" for k, v in next(iter(manifests.values()), {}).get("versions", {}).items()),
+              ""]
+    if recipe["model"]["id"] == "tiny-random-qwen3":
+        lines += ["> This run uses a random-weight tiny model: its scores are noise and say nothing about the paper's "
+                  "finding. It checks that every stage works.", ""]
+    lines += ["## Scores", "", *_score_table(scores, analysis, models), "",
+              "Scores in %, 95% paired-bootstrap intervals over items (whole clusters) in brackets. "
+              "`(paper's code)` rows score the same outputs the way the paper's harness did.", "",
+              "### Group averages", "", *_group_table(scores, analysis, models), "",
+              "## Transferability Index", "", *_ti_table(analysis), "",
+              "TI v2 is the paper's definition (gain over base, z-scaled by the group's spread, signed square root, "
+              "headroom weights, divided by the math index); v1 is the relative-gain version of the first arXiv "
+              "version. TI divides by the math gain: when the math gain's interval includes zero the ratio can take "
+              "any size or sign, and the table says the result is inconclusive.", ""]
+    for arm, a in analysis.items():
+        lines.append(f"- **{arm}**: {a['verdict']}")
+    trunc = [(m, b, v["truncation_rate"]) for m in models for b, v in scores[m].items() if v["truncation_rate"] > 0]
+    if trunc:
+        lines += ["", "Truncated thinking (no `</think>`), share of samples: " +
+                  ", ".join(f"{m}/{b} {100 * r:.0f}%" for m, b, r in trunc)]
+    lines += ["", "## Latent and token shift", "", *latent_lines, "",
+              "## Settings and deviations from the paper", "", *_settings(recipe), "", "## Plots", ""]
+    for title, path in made:
+        lines += [f"### {title}", "", f"![{title}](plots/{path.name})", ""]
+    md = "\n".join(lines) + "\n"
+    (run_dir / "report.md").write_text(md)
+    (run_dir / "report.html").write_text(markdown_to_html(md, run_dir, title=f"Report: {recipe['name']}"))
+    return {"report": str(run_dir / "report.md"), "plots": len(made),
+            "arms": {a: {"TI_other": r["ti_v2"]["TI_other"], "TI_non": r["ti_v2"]["TI_non"]} for a, r in analysis.items()}}
