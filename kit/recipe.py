@@ -144,6 +144,20 @@ class GRPOCfg:
 
 
 @dataclass
+class OnPolicyCfg:
+    """On-policy SFT (the paper's ablation): the model samples answers to the training problems, keeps the
+    correct ones and is fine-tuned on them, round after round. Trainer values come from `sft`."""
+
+    rounds: int = knob(2, lo=1, help="problems are split into this many batches, one generate-filter-train round each")
+    samples_per_problem: int = knob(4, lo=1)
+    temperature: float = knob(1.0, lo=0.0, hi=2.0, help="sampling as in the RL arm")
+    top_p: float = knob(1.0, lo=0.0, hi=1.0)
+    max_completion_length: int = knob(1024, lo=4)
+    epochs_per_round: float = knob(1.0, lo=0.0)
+    batch_size: int = knob(8, lo=1, help="generation batch")
+
+
+@dataclass
 class TrainCfg:
     report_to: str = knob("none", choices=("none", "tensorboard", "wandb"))
 
@@ -194,6 +208,7 @@ class Recipe:
     train: TrainCfg = knob(factory=TrainCfg)
     sft: SFTCfg = knob(factory=SFTCfg)
     grpo: GRPOCfg = knob(factory=GRPOCfg)
+    onpolicy: OnPolicyCfg = knob(factory=OnPolicyCfg)
     eval: EvalCfg = knob(factory=EvalCfg)
     probe: ProbeCfg = knob(factory=ProbeCfg)
     report: ReportCfg = knob(factory=ReportCfg)

@@ -55,11 +55,13 @@ def build_stages(recipe) -> dict[str, Any]:
     stages = {"data": Stage("data", data_stage, ("seed", "scale", "model.id", "model.revision", "model.tiny", "data",
                                                  "chat", "sft.max_length"), (), ("data",))}
     train_names = []
+    from kit.train import ARM_SECTIONS
+
     for arm in recipe.arms:
-        section = {"onpolicy_sft": "sft"}.get(arm, arm)
         name = f"train_{arm}"
         train_names.append(name)
-        stages[name] = Stage(name, arm_stage(arm), common + ("lora", "train", section), ("data",), (f"arms/{arm}",))
+        stages[name] = Stage(name, arm_stage(arm), common + ("lora", "train") + ARM_SECTIONS[arm], ("data",),
+                             (f"arms/{arm}",))
     stages["eval"] = Stage("eval", eval_stage, common + ("scale", "eval", "arms"), tuple(train_names), ("eval",))
     stages["probe"] = Stage("probe", probe_stage, common + ("probe", "arms", "eval.benchmarks", "eval.source"),
                             tuple(train_names), ("probe",))

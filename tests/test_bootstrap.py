@@ -137,6 +137,11 @@ def test_mcnemar_exact_and_wilson():
     # Wilson intervals appear for binary benchmarks, in %
     pt = paired_test(BenchmarkItems(base, model), n_boot=100)
     assert pt["base_wilson"][0] == pytest.approx(wilson_ci(6, 20)[0] * 100)
+    # trivial strata/weights (as a pipeline passes them) still count as plain binary items
+    pt = paired_test(BenchmarkItems(base, model, strata=[""] * 20, weights=[1.0] * 20), n_boot=100)
+    assert pt["mcnemar"]["p_value"] == pytest.approx(r["p_value"])
+    pt = paired_test(BenchmarkItems(base, model, strata=["a"] * 10 + ["b"] * 10), n_boot=100)
+    assert pt["mcnemar"] is None
 
 
 def test_clusters_widen_the_interval_and_strata_weights():

@@ -8,12 +8,16 @@ Layers, strongest first. Each run reports the layers it got in `RunResult.isolat
      `/dev/shm` a fresh tmpfs, `/proc` a fresh read-only proc of the new PID namespace, `/sys` an empty
      read-only tmpfs; so the program can write only to its own working directory, which vanishes with it;
    - the network namespace has only a loopback device that is down: no network at all;
-   - the program is PID 1 of its own PID namespace: it cannot see or signal processes outside it
-     (`os.getppid()` is 0), and when it dies everything it started dies with it.
+   - the program is PID 2 of its own PID namespace, under a small init (PID 1, kit code) that reports its
+     exit status: it cannot see or address any process outside (`os.getppid()` is 1), and when the init
+     dies (it is killed with the launcher on timeout) the kernel kills everything left in the namespace.
 2. **seccomp** ("seccomp", x86-64 only): a BPF filter that makes `fork`/`vfork`/process-`clone`
-   (threads are allowed), `socket`, `kill`/`tgkill` of any other process, `setsid`/`setpgid`, `ptrace`,
-   `mount`-family, `unshare`/`setns`, `io_uring`, `bpf`, `prlimit64` on other processes and a few other
-   administrative calls fail with EPERM. This holds without namespaces and without privileges.
+   (threads are allowed; `clone3` returns ENOSYS so glibc falls back to `clone`), every `socket`,
+   `kill`/`tgkill` of anything but itself (also its process group and -1), `tkill`, pidfd signalling,
+   `setsid`/`setpgid`, `ptrace`, `process_vm_*`, the `mount` family, `unshare`/`setns`/`chroot`,
+   `io_uring`, `bpf`, `perf_event_open`, keyrings, module loading, `reboot`, `prlimit64` on other
+   processes and a few other administrative calls fail with EPERM; another ABI (x32, i386) kills the
+   process. So `os.system`/`subprocess` fail too. This holds without namespaces and without privileges.
 3. **Capabilities** ("nocaps"): when the program would run as uid 0 it loses every capability (bounding
    set, effective, permitted; `no_new_privs`; `SECBIT_NOROOT`), so it cannot undo 1 or raise hard limits.
 4. **Always** ("rlimits"): CPU seconds, address space, file size, open files, process count
@@ -21,7 +25,8 @@ Layers, strongest first. Each run reports the layers it got in `RunResult.isolat
    files; a wall-clock deadline after which the whole process group is SIGKILLed; a cap on captured
    stdout; a scrubbed environment (only PATH, LANG, HOME and TMPDIR, the last two pointing at the
    working directory); `python -I` (no user site, no PYTHON* variables); a fresh temporary directory
-   deleted afterwards; and a Python-level guard that replaces `socket.socket`.
+   deleted afterwards; and a Python-level guard that replaces `socket.socket` (and, without namespaces,
+   refuses `open()`/`os.open()` for writing outside the working directory).
 
 What is NOT guaranteed:
 - Without namespaces (no root and no unprivileged user namespaces), the filesystem is protected only by
@@ -29,8 +34,11 @@ What is NOT guaranteed:
   other processes of the same user in /proc.
 - Without seccomp (not x86-64), fork bombs are bounded only by RLIMIT_NPROC (not enforced for root) and the
   wall-clock kill; a child that calls `setsid()` escapes the process-group kill unless namespaces are on.
-- CPU time of threads counts towards RLIMIT_CPU, but the sandbox does not cap total memory of the page
-  cache or the tmpfs beyond `Limits.tmpfs_mb`. It is not a defence against kernel exploits.
+- Memory is capped per process (RLIMIT_AS) and the working-directory tmpfs by `Limits.tmpfs_mb`; there is
+  no cgroup, so CPU shares and page cache are not controlled. It is not a defence against kernel exploits.
+- Files the caller's uid can read stay readable (read-only), except the credential locations in
+  `MASKED_HOME_PATHS` under the caller's home, which are hidden in namespace mode only. Reading is harmless
+  for scoring (no network, stdout is only compared), but a secret could end up in a saved stderr excerpt.
 - A program that runs in the same process as the functional-test harness can, with effort, forge the
   harness's output; the harness only frames results with a random nonce.
 
@@ -55,6 +63,7 @@ import selectors
 import shutil
 import signal
 import stat
+import subprocess
 import sys
 import tempfile
 import time
@@ -110,6 +119,14 @@ class Verdict:
 # ---------------------------------------------------------------------------------------------------------
 
 _SELF = os.path.abspath(__file__)
+
+# Credential locations under the caller's home that are hidden inside the namespace (an empty read-only
+# tmpfs over a directory, /dev/null over a file): the program runs with the caller's uid and could read them.
+MASKED_HOME_PATHS = (
+    ".ssh", ".gnupg", ".aws", ".azure", ".kube", ".docker", ".netrc", ".git-credentials", ".pypirc",
+    ".npmrc", ".kaggle", ".huggingface", ".cache/huggingface", ".config/gcloud", ".config/gh",
+    ".config/huggingface", ".config/git/credentials", ".bash_history", ".python_history",
+)
 
 
 def _scrubbed_env(work: str) -> dict[str, str]:
@@ -168,12 +185,13 @@ def run_python(
             "nproc": limits.nproc,
             "tmpfs_mb": limits.tmpfs_mb,
             "namespaces": namespaces,
+            "mask": [os.path.join(os.path.expanduser("~"), p) for p in MASKED_HOME_PATHS],
         }
         t0 = time.monotonic()
         try:
-            proc = __import__("subprocess").Popen(
+            proc = subprocess.Popen(
                 [python, "-I", _SELF, "--launch", json.dumps(cfg)],
-                stdin=-1, stdout=-1, stderr=-1, cwd=work, env=_scrubbed_env(work),
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=work, env=_scrubbed_env(work),
                 start_new_session=True, pass_fds=(wfd,), close_fds=True,
             )
         except OSError as exc:
@@ -193,11 +211,27 @@ def run_python(
             proc.wait()
         _kill_group(proc.pid)  # anything left in the group (fallback mode) goes too
         wall = time.monotonic() - t0
-        with os.fdopen(rfd, "r") as fr:
-            report = fr.read()
+        report = _read_report(rfd)
     finally:
         _rmtree(ctrl)
     return _classify(proc.returncode, report, out, err, why, wall, limits.cpu_s)
+
+
+def _read_report(fd: int, timeout: float = 2.0) -> str:
+    """The launcher's JSON lines; stops at EOF (every writer gone) or after `timeout` seconds."""
+    chunks: list[bytes] = []
+    end = time.monotonic() + timeout
+    with selectors.DefaultSelector() as sel:
+        sel.register(fd, selectors.EVENT_READ)
+        while time.monotonic() < end:
+            if not sel.select(timeout=max(0.0, end - time.monotonic())):
+                break
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    os.close(fd)
+    return b"".join(chunks).decode("utf-8", "replace")
 
 
 def _kill_group(pgid: int) -> None:
@@ -456,7 +490,7 @@ def _unescape_mount(path: str) -> str:
     return path.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
 
 
-def _setup_mounts(libc, work: str, tmpfs_mb: int) -> list[str]:
+def _setup_mounts(libc, work: str, tmpfs_mb: int, mask: list[str]) -> list[str]:
     """Inside a fresh mount namespace: everything read-only, private scratch spaces. Returns problems."""
     problems: list[str] = []
     _mount(libc, None, "/", None, MS_REC | MS_PRIVATE)
@@ -488,6 +522,14 @@ def _setup_mounts(libc, work: str, tmpfs_mb: int) -> list[str]:
                 _mount(libc, fs, target, fs, flags, data)
             except OSError as exc:
                 problems.append(f"{target}: {exc.strerror}")
+    for path in mask:
+        try:
+            if os.path.isdir(path) and not os.path.islink(path):
+                _mount(libc, "tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, "size=4k,mode=0555")
+            elif os.path.isfile(path) and not os.path.islink(path):
+                _mount(libc, "/dev/null", path, None, MS_BIND)
+        except OSError as exc:
+            problems.append(f"{path}: {exc.strerror}")
     return problems
 
 
@@ -656,8 +698,11 @@ def _become_program(cfg: dict[str, Any], libc, status_fd: int, layers: list[str]
         _prctl(libc, PR_SET_NO_NEW_PRIVS, 1)
     program = _seccomp_program(os.getpid())
     if program is not None:
-        _install_seccomp(libc, program)
-        layers.append("seccomp")
+        try:
+            _install_seccomp(libc, program)
+            layers.append("seccomp")
+        except OSError as exc:
+            notes.append(f"no seccomp ({exc.strerror})")
     layers.append("rlimits")
     _write(status_fd, {"isolation": "+".join(layers), "notes": notes})
     args = [cfg["python"], "-I", cfg["self"], "--exec", cfg["prog"], mode, *cfg["argv"]]
@@ -674,7 +719,7 @@ def _launch(cfg: dict[str, Any]) -> None:
     notes: list[str] = []
     ns = False
     uid, gid = os.getuid(), os.getgid()
-    cfg["nproc_base"] = _user_process_count(uid)
+    cfg["nproc_base"] = _user_process_count(uid) if uid != 0 else 0  # NPROC is not enforced for uid 0
     flags = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS
     libc.unshare.argtypes = [ctypes.c_int]
     try:
@@ -700,7 +745,7 @@ def _launch(cfg: dict[str, Any]) -> None:
             mode = "plain"
             if ns:
                 try:
-                    notes += _setup_mounts(libc, cfg["work"], int(cfg["tmpfs_mb"]))
+                    notes += _setup_mounts(libc, cfg["work"], int(cfg["tmpfs_mb"]), list(cfg.get("mask", [])))
                     layers.append("ns")
                     mode = "ns"
                 except OSError as exc:

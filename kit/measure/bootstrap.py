@@ -324,7 +324,7 @@ def paired_test(
     scale: float = 100.0,
 ) -> dict:
     """Base vs model on one benchmark: point scores, paired-bootstrap CI and p-value of the difference,
-    McNemar exact (binary, unweighted, single-stratum items only) and Wilson CIs (binary items)."""
+    McNemar exact and Wilson CIs (only for binary items with equal weights in a single stratum)."""
     rng = np.random.default_rng(seed)
     rb, rm = _replicates(items, n_boot, rng)
     return _bench_block(items, rb * scale, rm * scale, ci, scale)
@@ -347,7 +347,9 @@ def _bench_block(items: BenchmarkItems, rb: np.ndarray, rm: np.ndarray, ci: floa
         "base_wilson": None,
         "model_wilson": None,
     }
-    if items.is_binary() and items.weights is None and items.strata is None:
+    uniform_w = items.weights is None or bool(np.all(items.weights == items.weights[0]))
+    one_stratum = items.strata is None or len(np.unique(_codes(items.strata))) == 1
+    if items.is_binary() and uniform_w and one_stratum:
         out["mcnemar"] = mcnemar_exact(items.base, items.model)
         if items.clusters is not None and items.n_clusters < items.n_items:
             out["mcnemar"]["note"] = "items are clustered; McNemar assumes independence, prefer p_bootstrap"

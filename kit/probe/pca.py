@@ -33,7 +33,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import scipy.linalg
 from sklearn.decomposition import PCA
+from threadpoolctl import threadpool_limits
 
 from kit.errors import KitError
 
@@ -96,10 +98,12 @@ def _boot_layer(X: np.ndarray, A: np.ndarray, idx: np.ndarray) -> tuple[np.ndarr
     # centre the Gram of the resampled rows: P Gs P
     Gs = Gs - Gs.mean(axis=1, keepdims=True)
     Gs = Gs - Gs.mean(axis=2, keepdims=True)
-    w, V = np.linalg.eigh(Gs)  # ascending
-    out = []
-    lam = w[:, [-1, -2]]  # [B, 2]
-    U = V[:, :, [-1, -2]]  # [B, N, 2]
+    lam = np.zeros((B, 2))
+    U = np.zeros((B, N, 2))
+    for b in range(B):  # only the top two eigenpairs (LAPACK syevr), descending
+        w, V = scipy.linalg.eigh(Gs[b], subset_by_index=[N - 2, N - 1], driver="evr")
+        lam[b] = w[::-1]
+        U[b] = V[:, ::-1]
     counts = np.zeros((B, N))
     np.add.at(counts, (rows.repeat(N, 1), idx), 1.0)
     res = {}
@@ -137,6 +141,9 @@ def pca_shift(
 ) -> dict:
     """PCA shift between base and arm features [L, N, H] (or [N, H] for one layer) of the same texts.
 
+    Many small SVD/eigh calls are much faster single-threaded (BLAS oversubscription), so BLAS is limited
+    to one thread inside.
+
     Returns a JSON-friendly dict of lists (numpy arrays converted with .tolist()):
       layers, pc1_base, pc2_base, pc1_arm, pc2_arm, shift, principle (= pc2_arm), original [L,2], updated [L,2],
       d (paper), explained_variance [L,2], explained_variance_ratio [L,2],
@@ -145,6 +152,24 @@ def pca_shift(
       and with n_boot > 0: ci {d, d_scaled, d_layer_mean, d_layer_scaled_mean: [lo, hi];
                               shift, d_layer, d_layer_scaled: [L, 2]}, n_boot, seed.
     """
+    with threadpool_limits(limits=1):
+        return _pca_shift(
+            base_feats, arm_feats, layer_ids=layer_ids, svd_solver=svd_solver, n_boot=n_boot, ci=ci, seed=seed,
+            boot_chunk=boot_chunk,
+        )
+
+
+def _pca_shift(
+    base_feats: np.ndarray,
+    arm_feats: np.ndarray,
+    *,
+    layer_ids: Sequence[int] | None = None,
+    svd_solver: str = "full",
+    n_boot: int = 0,
+    ci: float = 0.95,
+    seed: int = 0,
+    boot_chunk: int = 100,
+) -> dict:
     X, A = _check(base_feats, arm_feats)
     L, N, H = X.shape
     layers = list(range(L)) if layer_ids is None else [int(x) for x in layer_ids]

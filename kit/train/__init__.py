@@ -17,4 +17,8 @@ def _lazy(module: str) -> Callable[..., Any]:
 ARMS: dict[str, Callable[..., Any]] = {
     "sft": _lazy("kit.train.sft"),  # off-policy: teacher responses
     "grpo": _lazy("kit.train.grpo"),  # on-policy RL
+    "onpolicy_sft": _lazy("kit.train.onpolicy_sft"),  # the paper's ablation: SFT on the model's own correct answers
 }
+
+# Recipe sections whose values change each arm's results (used for the stage's config hash).
+ARM_SECTIONS: dict[str, tuple[str, ...]] = {"sft": ("sft",), "grpo": ("grpo",), "onpolicy_sft": ("sft", "onpolicy")}

@@ -9,11 +9,11 @@ from kit.data.train_sets import read_jsonl
 from kit.train.common import JsonlLog, common_args, last_checkpoint, save_adapter, steps_for
 
 
-def sft_config(recipe, hw, out_dir: Path, n_examples: int):
+def sft_config(recipe, hw, out_dir: Path, n_examples: int, epochs: float | None = None):
     from trl import SFTConfig
 
     c = recipe.sft
-    steps = c.max_steps or steps_for(n_examples, c.epochs, c.batch_size * c.grad_accum)
+    steps = c.max_steps or steps_for(n_examples, c.epochs if epochs is None else epochs, c.batch_size * c.grad_accum)
     return SFTConfig(
         **common_args(recipe, c, hw, out_dir, steps),
         per_device_train_batch_size=c.batch_size, max_length=c.max_length,
@@ -22,8 +22,10 @@ def sft_config(recipe, hw, out_dir: Path, n_examples: int):
     )
 
 
-def train_on(recipe, hw, model, tokenizer, rows: list[dict[str, Any]], out_dir: Path) -> dict[str, Any]:
-    """Train a LoRA-wrapped model on prompt/completion rows; resumes from the last checkpoint in out_dir."""
+def train_on(recipe, hw, model, tokenizer, rows: list[dict[str, Any]], out_dir: Path,
+             epochs: float | None = None, arm: str | None = None) -> dict[str, Any]:
+    """Train a LoRA-wrapped model on prompt/completion rows; resumes from the last checkpoint in out_dir.
+    The adapter is saved to out_dir/adapter."""
     import datasets
     from trl import SFTTrainer
 
@@ -31,14 +33,14 @@ def train_on(recipe, hw, model, tokenizer, rows: list[dict[str, Any]], out_dir: 
 
     patch_trl_for_cpu()
     ds = datasets.Dataset.from_list([{"prompt": r["prompt"], "completion": r["completion"]} for r in rows])
-    args = sft_config(recipe, hw, out_dir, len(rows))
+    args = sft_config(recipe, hw, out_dir, len(rows), epochs)
     trainer = SFTTrainer(model=model, args=args, train_dataset=ds, processing_class=tokenizer,
                          callbacks=[JsonlLog(out_dir / "train_log.jsonl")])
     resume = last_checkpoint(out_dir)
     result = trainer.train(resume_from_checkpoint=resume)
     summary = {"examples": len(rows), "steps": args.max_steps, "resumed_from": resume,
                "train_loss": float(result.training_loss)}
-    save_adapter(trainer.model, tokenizer, out_dir, recipe, out_dir.name, summary)
+    save_adapter(trainer.model, tokenizer, out_dir, recipe, arm or out_dir.name, summary)
     return summary
 
 

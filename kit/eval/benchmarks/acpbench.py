@@ -16,21 +16,21 @@ in the same format as the task's shots; they are not IBM's. Stop strings as in t
 Columns: `paper` = the task's `multi_choice_regex` + `exact_match` as configured (effectively the last
 capital A-D character anywhere in the answer, see `kit.eval.scoring.choice`); `fixed` = the kit's strict
 letter extraction (an explicit "**Final Answer**: X" / "answer is X" / `\\boxed{X}` first) (primary).
-Aggregation is the plain mean over questions; the paper averaged the 7 task scores, which is the same when
-the tasks are equally represented (40 each).
+Both are averaged per task and then over the tasks present, as the paper averaged its 7 task scores (the
+tasks are the bootstrap strata); per-task columns `paper_<task>` / `fixed_<task>` are reported too.
 
-Loading: one Hub load reads the 7 `validation.parquet` files through `data_files` (the repo's per-config
-files); `datasets` then calls the single split "train". The task of a row is recovered from its `group`
-column.
+Loading: `load` reads the 7 configs `acp_<task>_mcq` (split `validation`) one by one and tags each row
+with its `task`; the shipped fixture carries no `task` column, so `items` falls back to the `group` column.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from kit.errors import KitError
 from kit.eval.benchmarks import register
-from kit.eval.benchmarks.base import Benchmark, Decode, HubSource, Item
+from kit.eval.benchmarks.base import Benchmark, Decode, HubSource, Item, fixture_rows, hub_rows
 from kit.eval.scoring.choice import acp_paper_letter, acp_paper_match, strict_letter
 
 TASKS = ("app", "areach", "just", "land", "prog", "reach", "val")
@@ -233,22 +233,33 @@ class ACPBench(Benchmark):
     primary = "fixed"
     source = HubSource(
         path="ibm-research/acp_bench",
+        name="acp_app_mcq",  # the first of the 7 configs; `load` reads all of them
         revision="05e5883d9afbcfa3bdc8f270cb345ef0b9526d4a",
-        split="train",  # what `datasets` calls a bare list of data_files; the files are the validation split
-        data_files=tuple(f"acp_{t}_mcq/{SPLIT}.parquet" for t in TASKS),
-        note="CDLA-Permissive-2.0. File layout per the dataset card (<config>/<split>.parquet). Revision "
-        "taken from public pins, not verified offline.",
+        split=SPLIT,
+        note="CDLA-Permissive-2.0. Configs acp_{app,areach,just,land,prog,reach,val}_mcq, split validation "
+        "(40 each). Revision taken from public pins, not verified offline.",
     )
     decode = Decode(
         temperature=0.0, n_samples=1, max_new_tokens=32768,
         stop=("\n\n\n\n", "**Question**:", "**Question:**", "Q:"),
     )
 
+    def load(self, use_fixtures: bool) -> list[dict[str, Any]]:
+        if use_fixtures:
+            return fixture_rows(self)
+        rows: list[dict[str, Any]] = []
+        for task in TASKS:
+            src = dataclasses.replace(self.source, name=f"acp_{task}_mcq")
+            rows += [{**r, "task": task} for r in hub_rows(self, src)]
+        return rows
+
     def items(self, rows: list[dict[str, Any]]) -> list[Item]:
         out = []
         seen: set[str] = set()
         for i, row in enumerate(rows):
-            task = task_of(str(row.get("group", "")))
+            task = row.get("task") or task_of(str(row.get("group", "")))
+            if task not in TASKS:
+                raise KitError(f"benchmark '{self.name}': row {i} has unknown task {task!r}")
             answer = str(row["answer"]).strip()
             if answer not in ("A", "B", "C", "D"):
                 raise KitError(f"benchmark '{self.name}': row {i} has answer {answer!r}, expected A-D")
@@ -265,10 +276,30 @@ class ACPBench(Benchmark):
         return "\n\n".join(shots + [question_text(item.doc["context"], item.doc["question"])])
 
     def score(self, item: Item, answer: str, output: str, variant: str = "") -> dict[str, float]:
+        task = {"_task": float(TASKS.index(item.doc["task"]))}
         if not answer or not answer.strip():
-            return {"paper": 0.0, "fixed": 0.0}
+            return {"paper": 0.0, "fixed": 0.0, **task}
         gold = item.doc["answer"]
         return {
             "paper": float(acp_paper_match(acp_paper_letter(answer), gold)),
             "fixed": float(strict_letter(answer) == gold),
+            **task,
         }
+
+    def stratum(self, item: Item) -> str | None:
+        return item.doc["task"]
+
+    def aggregate(self, item_scores: list[dict[str, float]]) -> dict[str, float]:
+        """Mean over the tasks present of each task's mean; per-task columns `paper_<task>`, `fixed_<task>`."""
+        by_task: dict[str, list[dict[str, float]]] = {}
+        for s in item_scores:
+            by_task.setdefault(TASKS[int(round(s["_task"]))], []).append(s)
+        out: dict[str, float] = {}
+        for col in ("paper", "fixed"):
+            means = {t: sum(s[col] for s in rows) / len(rows) for t, rows in by_task.items()}
+            if means:
+                out[col] = sum(means.values()) / len(means)
+            for t in TASKS:
+                if t in means:
+                    out[f"{col}_{t}"] = means[t]
+        return out

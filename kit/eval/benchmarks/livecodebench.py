@@ -152,7 +152,7 @@ class LiveCodeBench(Benchmark):
 
     def prompt(self, item: Item, variant: str = "") -> str:
         d = item.doc
-        starter = d["starter_code"].strip("\n")
+        starter = d["starter_code"].rstrip().lstrip("\n")
         if starter:
             return (f"{PREFIX}{FUNCTIONAL_INSTRUCTION}\n\n{d['question_content']}\n\n"
                     f"```python\n{starter}\n```\n\n{FORMAT_INSTRUCTION}")

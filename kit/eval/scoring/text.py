@@ -91,7 +91,7 @@ def first_nonempty_line(text: str) -> str:
     return ""
 
 
-_LABEL = re.compile(r"^\s*(?:[#*_>\s]*)(?:final\s+answer|answer|a)\s*[:：]\s*", re.IGNORECASE)
+_LABEL = re.compile(r"^[\s#*_>]*(?:final\s+answer|answer|a)\s*[*_]*\s*[:：]\s*[*_]*\s*", re.IGNORECASE)
 
 
 def strip_answer_label(line: str) -> str:
