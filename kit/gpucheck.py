@@ -1,0 +1,161 @@
+"""`python -m kit.gpucheck [--recipes a,b] [--shapes 0.6b,4b] [--steps 2] [--out FILE]`
+
+GPU self-check: for each recipe's settings, build a random-weight Qwen3 at the recipe's real shape (no
+download), then run a few SFT and GRPO steps and a generation batch through the kit's own code path
+(the recipe's backend: unsloth 4-bit on CUDA). Reports peak memory, seconds per step and decode tokens/s
+next to the `--dry-run` estimate, and writes the figures to a JSON file for docs/benchmarks.md.
+
+Random weights never emit EOS, so every completion runs to the length cap: the worst case for memory
+and time. `--shapes tiny` runs the same path with the tiny model (the CPU twin used by the tests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from kit.errors import KitError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def build_random(shape_key: str, out: Path, dtype: str) -> Path:
+    """Save a random-weight Qwen3 with a real shape and the real tokenizer to `out`."""
+    import torch
+    from transformers import Qwen3Config, Qwen3ForCausalLM
+
+    from kit.models import load_tokenizer
+    from kit.plan import QWEN3_SHAPES, VOCAB
+    from kit.recipe import ModelCfg
+
+    layers, hidden, inter, heads, kv, head_dim, tied = QWEN3_SHAPES[shape_key]
+    cfg = Qwen3Config(vocab_size=VOCAB, hidden_size=hidden, intermediate_size=inter, num_hidden_layers=layers,
+                      num_attention_heads=heads, num_key_value_heads=kv, head_dim=head_dim,
+                      tie_word_embeddings=tied, max_position_embeddings=40960, bos_token_id=151643,
+                      eos_token_id=151645, pad_token_id=151643)
+    torch.manual_seed(0)
+    with torch.device("cuda" if torch.cuda.is_available() else "cpu"):
+        model = Qwen3ForCausalLM(cfg).to({"bfloat16": torch.bfloat16, "float16": torch.float16}.get(dtype, torch.float32))
+    model.save_pretrained(out)
+    load_tokenizer(ModelCfg()).save_pretrained(out)
+    del model
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    return out
+
+
+def _peak_gb(cuda: bool) -> float:
+    """Peak GPU memory allocated since the last reset; on CPU the process's peak resident memory."""
+    import torch
+
+    if cuda:
+        return round(torch.cuda.max_memory_allocated() / 2**30, 2)
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
+
+
+def check_recipe(recipe_path: Path, shape: str | None, steps: int, work: Path) -> dict[str, Any]:
+    """Run `steps` SFT and GRPO steps and one generation batch with the recipe's settings."""
+    import torch
+
+    from kit import recipe as R
+    from kit.data.train_sets import build
+    from kit.eval.benchmarks.base import Decode
+    from kit.eval.engine import HFEngine
+    from kit.hardware import choose_backend, choose_dtype, detect
+    from kit.plan import make_plan
+    from kit.run import Context
+    from kit.train import ARMS
+    from kit.train.common import read_log
+
+    hw = detect()
+    overrides = [f"output_dir={work}", "data.source=fixtures", "eval.source=fixtures", f"sft.max_steps={steps}",
+                 f"grpo.max_steps={steps}", "grpo.health.action=warn", f"run_name=gpucheck-{recipe_path.stem}"]
+    recipe = R.load(recipe_path, overrides)
+    dtype = choose_dtype(recipe.model.dtype, hw)
+    if choose_backend(recipe.model.backend, hw) == "unsloth":
+        import unsloth  # noqa: F401  (before trl/transformers trainers)
+    estimate = make_plan(recipe, hw, dtype)
+    if shape != "tiny":
+        key = shape or recipe.model.id.lower().split("qwen3-")[-1].replace("-base", "")
+        path = build_random(key, work / f"random-{key}", dtype)
+        recipe.model.id = str(path)
+    ctx = Context(recipe, hw, estimate, recipe.run_dir)
+    build(recipe, ctx.tokenizer(), 8, recipe.run_dir / "data")
+    result: dict[str, Any] = {"recipe": recipe_path.name, "model": recipe.model.id, "device": hw.summary,
+                              "backend": choose_backend(recipe.model.backend, hw), "dtype": dtype,
+                              "load_in_4bit": recipe.model.load_in_4bit, "estimate": {}}
+    for st in estimate.stages:
+        if st.peak_gb is not None:
+            result["estimate"][st.name] = {"peak_gb": st.peak_gb}
+    for arm in ("sft", "grpo"):
+        out = recipe.run_dir / "arms" / arm
+        out.mkdir(parents=True, exist_ok=True)
+        if hw.cuda:
+            torch.cuda.reset_peak_memory_stats()
+        t0 = time.time()
+        summary = ARMS[arm](ctx, out)
+        secs = time.time() - t0
+        runtime = next((r["train_runtime"] for r in reversed(read_log(out / "train_log.jsonl"))
+                        if "train_runtime" in r), secs)
+        result[arm] = {"steps": summary["steps"], "seconds_with_load": round(secs, 2),
+                       "seconds_per_step": round(float(runtime) / max(1, summary["steps"]), 2),
+                       "peak_gb": _peak_gb(hw.cuda)}
+    model, tok = ctx.eval_model()
+    engine = HFEngine(model, tok, recipe.eval.batch_size)
+    engine.select("grpo")
+    prompts = [f"<|im_start|>user\nCount to {i}.<|im_end|>\n<|im_start|>assistant\n" for i in range(recipe.eval.batch_size)]
+    new_tokens = 128
+    t0 = time.time()
+    engine.generate(prompts, Decode(temperature=0.0, max_new_tokens=new_tokens), seed=0)
+    secs = time.time() - t0
+    result["generate"] = {"batch": len(prompts), "new_tokens": new_tokens,
+                          "tokens_per_s": round(len(prompts) * new_tokens / secs, 1), "engine": "hf"}
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m kit.gpucheck", description=__doc__.splitlines()[0])
+    ap.add_argument("--recipes", default="qwen3-0.6b,qwen3-4b", help="recipe names under recipes/")
+    ap.add_argument("--shapes", default=None, help="override the shape per recipe (e.g. tiny) ")
+    ap.add_argument("--steps", type=int, default=2)
+    ap.add_argument("--out", default="gpucheck.json")
+    args = ap.parse_args(argv)
+    rows = []
+    try:
+        for name in [n.strip() for n in args.recipes.split(",") if n.strip()]:
+            path = ROOT / "recipes" / f"{name}.yaml"
+            if not path.exists():
+                raise KitError(f"no recipe {path}")
+            with tempfile.TemporaryDirectory() as work:
+                try:
+                    rows.append(check_recipe(path, args.shapes, args.steps, Path(work)))
+                except KitError:
+                    raise
+                except Exception as exc:  # report and go on: one failing shape must not hide the others
+                    rows.append({"recipe": name, "error": f"{type(exc).__name__}: {exc}"})
+            Path(args.out).write_text(json.dumps(rows, indent=1))
+    except KitError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{'recipe':<14}{'arm':<6}{'s/step':>8}{'peak GB':>9}{'est. GB':>9}")
+    for r in rows:
+        if "error" in r:
+            print(f"{r['recipe']:<14}error: {r['error'][:120]}")
+            continue
+        for arm in ("sft", "grpo"):
+            est = r["estimate"].get(f"train_{arm}", {}).get("peak_gb")
+            print(f"{r['recipe']:<14}{arm:<6}{r[arm]['seconds_per_step']:>8}{str(r[arm]['peak_gb']):>9}{str(est):>9}")
+        print(f"{r['recipe']:<14}gen   {r['generate']['tokens_per_s']:>8} tok/s (batch {r['generate']['batch']})")
+    print(f"full figures: {args.out}")
+    return 0 if all("error" not in r for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

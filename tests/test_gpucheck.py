@@ -1,0 +1,22 @@
+"""The GPU self-check's CPU twin: the same code path with the tiny model, figures written to JSON."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.conftest import ROOT
+
+
+def test_gpucheck_cpu_twin(tmp_path, kit_cache):
+    out = tmp_path / "g.json"
+    res = subprocess.run([sys.executable, "-m", "kit.gpucheck", "--recipes", "smoke", "--shapes", "tiny",
+                          "--steps", "1", "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    (row,) = json.loads(out.read_text())
+    for arm in ("sft", "grpo"):
+        assert row[arm]["steps"] == 1 and row[arm]["seconds_per_step"] > 0 and row[arm]["peak_gb"] > 0
+        assert row["estimate"][f"train_{arm}"]["peak_gb"] > 0
+    assert row["generate"]["tokens_per_s"] > 0
+    assert "s/step" in res.stdout and "tok/s" in res.stdout
