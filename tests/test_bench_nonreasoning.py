@@ -112,7 +112,7 @@ def test_halueval_items_and_prompts():
     b, items = _items("halueval")
     assert sorted(items) == sorted(f"{t}-{i}" for t in ("qa", "dialogue", "summarization") for i in range(3))
     qa = items["qa-0"]
-    assert qa.doc["label"] == "no" and qa.cluster == "row-0" and b.stratum(qa) == "qa"
+    assert qa.doc["label"] == "no" and qa.cluster == "qa-0" and b.stratum(qa) == "qa"
     p = b.prompt(qa)
     assert p.startswith("I want you act as an answer judge. Given a question and an answer, your objective is")
     assert 'MUST be "Yes" or "No"' in p
@@ -167,11 +167,14 @@ def test_halueval_aggregate_is_mean_of_task_means():
     assert "_task" not in agg
 
 
-def test_halueval_subsets_are_stratified():
+def test_halueval_clusters_stay_inside_their_stratum():
     b, items = _items("halueval")
+    strata: dict[str, set[str]] = {}
+    for it in items.values():
+        strata.setdefault(it.cluster, set()).add(b.stratum(it))
+    assert all(len(v) == 1 for v in strata.values())  # kit.measure.bootstrap rejects shared clusters
     chosen = select_items(list(items.values()), 4, seed=11)
-    tasks = [it.doc["task"] for it in chosen]
-    assert len(chosen) == 6 and tasks.count("qa") == tasks.count("dialogue") == tasks.count("summarization") == 2
+    assert len(chosen) == 4
 
 
 # -- IFEval ------------------------------------------------------------------------------------------------

@@ -31,7 +31,31 @@ def test_batched_greedy_equals_one_by_one(engine):
     batched = engine.generate(PROMPTS, d, seed=0)
     single = [engine.generate([p], d, seed=0)[0] for p in PROMPTS]
     assert batched == single
-    assert all(isinstance(t, str) and t for t in batched)
+    assert all(g.text and len(g.token_ids) == 8 and not g.finished for g in batched)  # random model: no EOS
+
+
+def test_generation_ids_stop_at_the_end_token(tokenizer):
+    """Ids are cut after the first end token (kept), padding dropped; text has no special tokens."""
+    im_end = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    pad = tokenizer.pad_token_id
+    word = tokenizer("hello", add_special_tokens=False)["input_ids"]
+
+    class Stub(torch.nn.Module):
+        device = torch.device("cpu")
+
+        def generate(self, input_ids, attention_mask, **kw):
+            n = input_ids.shape[0]
+            tails = [word + [im_end, pad, pad], word + word + word + [im_end, 7][: 5 - 3 * len(word)]]
+            width = max(len(t) for t in tails)
+            rows = [t + [pad] * (width - len(t)) for t in tails[:n]]
+            return torch.cat([input_ids, torch.tensor(rows)], dim=1)
+
+    eng = HFEngine(Stub(), tokenizer, batch_size=2)
+    gens = eng.generate(["<|im_start|>user\nhi<|im_end|>\n", "<|im_start|>user\nhello there<|im_end|>\n"],
+                        Decode(max_new_tokens=5), 0)
+    by_text = sorted(gens, key=lambda g: len(g.token_ids))
+    assert by_text[0].token_ids == word + [im_end] and by_text[0].finished and by_text[0].text == "hello"
+    assert im_end not in by_text[1].token_ids[:-1]
 
 
 def test_sampling_is_seeded(engine):

@@ -201,6 +201,19 @@ def test_pca_shift_detects_planted_shift_and_scale_free_variant():
     assert r2["corrected"]["d_layer_mean"] == pytest.approx(5.0)
 
 
+def test_pca_degenerate_component_is_flagged_not_huge():
+    rng = np.random.default_rng(7)
+    base = rng.normal(size=(2, 1, 16))
+    X = np.concatenate([base, base, base + rng.normal(size=(2, 1, 16))], axis=1)  # 3 texts, two identical
+    X = np.concatenate([X, X[:, :1]], axis=1)  # rank 1 after centring -> PC2 has no variance
+    r = pca_shift(X, X + 0.01, n_boot=50)
+    assert any(f.startswith("degenerate_pc2_layers") for f in r["flags"])
+    assert all(np.isnan(v) for v in r["corrected"]["dpc2_scaled"])
+    assert np.isfinite(r["corrected"]["d_scaled"]) and r["corrected"]["d_scaled"] < 1.0
+    assert np.isfinite(r["d"]) and r["d"] < 1.0
+    assert all(np.isnan(v) or v < 1.0 for v in r["ci"]["d_scaled"])
+
+
 def test_pca_bootstrap_replicate_equals_sklearn_refit():
     rng = np.random.default_rng(2)
     X = synthetic_feats(rng, L=1, N=25, H=30)[0]

@@ -160,3 +160,21 @@ def test_score_pairs_matches_full_logits_and_peft():
     json.dumps(to_jsonable(got))
     with pytest.raises(KitError):
         score_pairs(ref, pairs)  # no base and no disable_adapter
+
+
+def test_greedy_generation_has_ft_rank_zero():
+    """End-to-end alignment: tokens the model picked greedily are its own top-1 (rank_ft == 0)."""
+    from peft import LoraConfig, get_peft_model
+
+    pm = get_peft_model(tiny_qwen3(), LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], lora_dropout=0.0))
+    with torch.no_grad():
+        for n, p in pm.named_parameters():
+            if "lora_B" in n:
+                p.normal_(0, 0.5)
+        prompt = torch.tensor([[5, 17, 42, 8]])
+        out = pm.generate(input_ids=prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=12, do_sample=False)
+    gen = out[0, prompt.shape[1]:].tolist()
+    (s,) = score_pairs(pm, [(prompt[0].tolist(), gen)], chunk_size=5)
+    assert s["token_id"].tolist() == gen
+    assert (s["rank_ft"] == 0).all()
+    assert (s["logp_ft"] >= s["logp_base"] - 1e-6).any()

@@ -6,14 +6,25 @@ switches LoRA adapters instead of loading a model per arm.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from kit.eval.benchmarks.base import Decode
 
 
+@dataclass(frozen=True)
+class Generation:
+    """A completion: its text (special tokens dropped, cut at stop strings) and the generated token ids
+    (up to and including the end token), kept so token-level analyses score exactly what was generated."""
+
+    text: str
+    token_ids: list[int]
+    finished: bool  # ended with an end token (False: cut off by the length cap)
+
+
 class Engine(Protocol):
     def select(self, model_name: str) -> None: ...
-    def generate(self, prompts: list[str], decode: Decode, seed: int) -> list[str]: ...
+    def generate(self, prompts: list[str], decode: Decode, seed: int) -> list[Generation]: ...
     def loglik(self, requests: list[tuple[str, str]]) -> list[float]: ...
 
 
@@ -44,11 +55,11 @@ class HFEngine:
         select_adapter(self.model, model_name)
 
     # -- generation -------------------------------------------------------------------------------------
-    def generate(self, prompts: list[str], decode: Decode, seed: int) -> list[str]:
+    def generate(self, prompts: list[str], decode: Decode, seed: int) -> list[Generation]:
         import torch
 
         order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
-        out: list[str] = [""] * len(prompts)
+        out: list[Generation] = [Generation("", [], False)] * len(prompts)
         for start in range(0, len(order), self.batch_size):
             idx = order[start:start + self.batch_size]
             enc = self.tok([prompts[i] for i in idx], return_tensors="pt", padding=True,
@@ -63,10 +74,14 @@ class HFEngine:
                 kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
             with torch.no_grad():
                 gen = self.model.generate(**enc, **kwargs)
-            new = gen[:, enc["input_ids"].shape[1]:]
+            new = gen[:, enc["input_ids"].shape[1]:].tolist()
+            stops = set(self.stop_ids)
             for row, i in enumerate(idx):
-                text = self.tok.decode(new[row], skip_special_tokens=True)
-                out[i] = truncate_at_stop(text, decode.stop)
+                ids = new[row]
+                end = next((j for j, t in enumerate(ids) if t in stops), None)
+                ids = ids if end is None else ids[:end + 1]
+                text = self.tok.decode(ids, skip_special_tokens=True)
+                out[i] = Generation(truncate_at_stop(text, decode.stop), ids, end is not None)
         return out
 
     # -- log-likelihood ---------------------------------------------------------------------------------

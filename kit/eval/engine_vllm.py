@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from kit.eval.benchmarks.base import Decode
-from kit.eval.engine import HFEngine, truncate_at_stop
+from kit.eval.engine import Generation, HFEngine, truncate_at_stop
 
 
 class VLLMEngine:
@@ -33,7 +33,7 @@ class VLLMEngine:
             self._lora[self.current] = self.model.load_lora(str(self.adapters[self.current]))
         return self._lora[self.current]
 
-    def generate(self, prompts: list[str], decode: Decode, seed: int) -> list[str]:
+    def generate(self, prompts: list[str], decode: Decode, seed: int) -> list[Generation]:
         from vllm import SamplingParams
 
         params = SamplingParams(
@@ -42,7 +42,8 @@ class VLLMEngine:
             seed=seed, stop=list(decode.stop) or None,
         )
         outs = self.model.fast_generate(prompts, sampling_params=params, lora_request=self._lora_request())
-        return [truncate_at_stop(o.outputs[0].text, decode.stop) for o in outs]
+        return [Generation(truncate_at_stop(o.outputs[0].text, decode.stop), list(o.outputs[0].token_ids),
+                           o.outputs[0].finish_reason == "stop") for o in outs]
 
     def loglik(self, requests: list[tuple[str, str]]) -> list[float]:
         return self._hf.loglik(requests)

@@ -100,12 +100,13 @@ def evaluate_one(engine, model_name: str, bench: Benchmark, items: list[Item], r
         seed = stable_seed(recipe.eval.seed, model_name, bench.name, part[0][0].id, part[0][2])
         outputs = engine.generate(prompts, decode, seed)
         with open(log, "a") as f:
-            for (it, v, k), prompt, out in zip(part, prompts, outputs):
-                parts = split_thinking(out, thinking)
-                scores = bench.score(it, parts.answer, out, v)
+            for (it, v, k), prompt, gen in zip(part, prompts, outputs):
+                parts = split_thinking(gen.text, thinking)
+                scores = bench.score(it, parts.answer, gen.text, v)
                 f.write(json.dumps({"model": model_name, "benchmark": bench.name, "item_id": it.id,
                                     "cluster": it.cluster, "sample": k, "variant": v, "prompt": prompt,
-                                    "output": out, "answer": parts.answer, "truncated": parts.truncated,
+                                    "output": gen.text, "output_ids": gen.token_ids, "finished": gen.finished,
+                                    "answer": parts.answer, "truncated": parts.truncated,
                                     "scores": scores, "enable_thinking": thinking,
                                     "decode": dataclasses.asdict(decode)}) + "\n")
 

@@ -7,7 +7,8 @@ SAME items (aligned by item id; an item's score is already averaged over its sam
   items). Whole clusters are resampled; default: every item is its own cluster.
 * ``strata``: sub-tasks whose scores are averaged with equal weight (HaluEval qa/dialogue/summarization,
   ACPBench tasks). The benchmark score is the mean over strata of the stratum means, and clusters are
-  resampled within each stratum. Default: one stratum.
+  resampled within each stratum. Cluster ids are nested in strata: the same id in two strata names two
+  different clusters. Default: one stratum.
 * ``weights``: item weights inside a stratum (e.g. number of instructions of an IFEval prompt when the item
   score is the fraction followed, so that the weighted mean is instruction-level accuracy). Default 1.
 
@@ -123,12 +124,6 @@ class BenchmarkItems:
             if sw.sum() <= 0:
                 raise KitError("a stratum has total item weight 0")
             plan.append((sb, sm, sw))
-        if self.strata is not None and self.clusters is not None:
-            # a cluster must not span strata, otherwise "resample clusters within strata" is ill-defined
-            pairs = {}
-            for c, s in zip(clusters, strata):
-                if pairs.setdefault(c, s) != s:
-                    raise KitError("a cluster id appears in more than one stratum")
         self._plan = plan
         return plan
 

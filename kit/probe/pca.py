@@ -30,6 +30,7 @@ any H). Percentile intervals.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -41,7 +42,9 @@ from kit.errors import KitError
 
 __all__ = ["pca_shift", "pca_layer_fit"]
 
-_EIG_TOL = 1e-12
+# A component whose base std is below this fraction of the base's total std (sqrt of summed variances) is
+# degenerate (e.g. identical texts after truncation): its scaled coordinate is undefined (nan, flagged).
+_REL_SD_TOL = 1e-6
 
 
 def _check(base: np.ndarray, arm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -68,11 +71,18 @@ def _summaries(pc1_o, pc2_o, pc1_u, pc2_u, sd1, sd2) -> dict:
     shift = pc1_u - pc1_o
     dpc2 = pc2_u - pc2_o
     d = np.sqrt(shift.mean(-1) ** 2 + dpc2.mean(-1) ** 2)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        s1 = shift / sd1
+    with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # nanmean of all-nan rows -> nan
+        s1 = shift / sd1  # sd is nan for degenerate components: scaled coordinate undefined
         s2 = dpc2 / sd2
-    d_layer = np.sqrt(shift**2 + dpc2**2)
-    d_layer_scaled = np.sqrt(s1**2 + s2**2)
+        d_layer = np.sqrt(shift**2 + dpc2**2)
+        # undefined (degenerate) scaled coordinates are left out; nan only if both are undefined
+        d_layer_scaled = np.where(
+            np.isnan(s1) & np.isnan(s2), np.nan, np.sqrt(np.nan_to_num(s1**2) + np.nan_to_num(s2**2))
+        )
+        m1, m2 = np.nanmean(s1, -1), np.nanmean(s2, -1)
+        d_scaled = np.where(np.isnan(m1) & np.isnan(m2), np.nan, np.sqrt(np.nan_to_num(m1**2) + np.nan_to_num(m2**2)))
+        d_layer_scaled_mean = np.nanmean(d_layer_scaled, -1)
     return {
         "shift": shift,
         "dpc2": dpc2,
@@ -80,10 +90,10 @@ def _summaries(pc1_o, pc2_o, pc1_u, pc2_u, sd1, sd2) -> dict:
         "d_layer": d_layer,
         "shift_scaled": s1,
         "dpc2_scaled": s2,
-        "d_scaled": np.sqrt(s1.mean(-1) ** 2 + s2.mean(-1) ** 2),
+        "d_scaled": d_scaled,
         "d_layer_scaled": d_layer_scaled,
         "d_layer_mean": d_layer.mean(-1),
-        "d_layer_scaled_mean": d_layer_scaled.mean(-1),
+        "d_layer_scaled_mean": d_layer_scaled_mean,
     }
 
 
@@ -111,7 +121,8 @@ def _boot_layer(X: np.ndarray, A: np.ndarray, idx: np.ndarray) -> tuple[np.ndarr
         u = U[:, :, k]
         u = u - u.mean(axis=1, keepdims=True)  # P u (u is already orthogonal to 1 unless degenerate)
         s = np.sqrt(np.clip(lam[:, k], 0.0, None))
-        bad = s <= _EIG_TOL * max(1.0, float(np.sqrt(np.abs(G).max())))
+        total_sd = np.sqrt(np.clip(np.trace(Gs, axis1=1, axis2=2), 0.0, None))
+        bad = ~(s > _REL_SD_TOL * total_sd)
         s_safe = np.where(bad, 1.0, s)
         omega = np.zeros((B, N))
         np.add.at(omega, (rows.repeat(N, 1), idx), u / s_safe[:, None])  # component c = X^T omega
@@ -149,8 +160,11 @@ def pca_shift(
       d (paper), explained_variance [L,2], explained_variance_ratio [L,2],
       corrected: {pc2_arm_centred, shift_scaled, dpc2_scaled, d_scaled, d_layer, d_layer_scaled,
                   d_layer_mean, d_layer_scaled_mean},
+      flags (e.g. "degenerate_pc2_layers:[...]": the base has ~no variance along that component, e.g. duplicate
+      texts; the scaled coordinates of those layers are nan and left out of the layer means),
       and with n_boot > 0: ci {d, d_scaled, d_layer_mean, d_layer_scaled_mean: [lo, hi];
-                              shift, d_layer, d_layer_scaled: [L, 2]}, n_boot, seed.
+                              shift, d_layer, d_layer_scaled: [L, 2]}, n_boot, seed (degenerate resamples
+      are dropped from the percentiles).
     """
     with threadpool_limits(limits=1):
         return _pca_shift(
@@ -188,7 +202,16 @@ def _pca_shift(
         ev[l] = pca.explained_variance_
         evr[l] = pca.explained_variance_ratio_
     pc1_o, pc2_o, pc1_u, pc2_u = pc
-    sm = _summaries(pc1_o, pc2_o, pc1_u, pc2_u, np.sqrt(ev[:, 0]), np.sqrt(ev[:, 1]))
+    total_sd = np.sqrt(np.array([X[l].var(axis=0, ddof=1).sum() for l in range(L)]))
+    sd = np.sqrt(np.clip(ev, 0.0, None))
+    degenerate = ~(sd > _REL_SD_TOL * total_sd[:, None])  # [L, 2]
+    sd = np.where(degenerate, np.nan, sd)
+    sm = _summaries(pc1_o, pc2_o, pc1_u, pc2_u, sd[:, 0], sd[:, 1])
+    flags = []
+    for k in range(2):
+        bad_layers = [layers[l] for l in range(L) if degenerate[l, k]]
+        if bad_layers:
+            flags.append(f"degenerate_pc{k + 1}_layers:{bad_layers}")
     out = {
         "layers": layers,
         "n_texts": int(N),
@@ -214,6 +237,7 @@ def _pca_shift(
             "d_layer_scaled_mean": float(sm["d_layer_scaled_mean"]),
         },
         "svd_solver": svd_solver,
+        "flags": flags,
     }
     if n_boot > 0:
         rng = np.random.default_rng(seed)
@@ -229,6 +253,11 @@ def _pca_shift(
         a = (1 - ci) / 2
 
         def q(x):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # all-nan columns -> [nan, nan]
+                return _q(x)
+
+        def _q(x):
             return np.nanquantile(x, [a, 1 - a], axis=0).T.tolist() if np.ndim(x) > 1 else np.nanquantile(
                 x, [a, 1 - a]
             ).tolist()

@@ -78,21 +78,23 @@ def _token_shift(model, tok, arm: str, recipe, run_dir) -> dict[str, Any]:
     out = {}
     select_adapter(model, arm)
     for name in recipe.eval.benchmarks:
-        rows = [r for r in read_samples(run_dir / "eval" / "samples" / arm / f"{name}.jsonl") if r.get("output")]
+        rows = [r for r in read_samples(run_dir / "eval" / "samples" / arm / f"{name}.jsonl") if r.get("output_ids")]
         rows = rows[:recipe.probe.token_samples]
         if not rows:
             continue
-        pairs = [(tok(r["prompt"], add_special_tokens=False)["input_ids"],
-                  tok(r["output"], add_special_tokens=False)["input_ids"]) for r in rows]
+        # the prompt is tokenised exactly as the engine did; the output is the generated ids themselves
+        pairs = [(tok(r["prompt"], add_special_tokens=False)["input_ids"], r["output_ids"]) for r in rows]
         pairs = [(p, o) for p, o in pairs if len(o) >= 2]
         if not pairs:
             continue
         samples = score_pairs(model, pairs, batch_size=recipe.probe.batch_size)
         s = summarize_token_shift(samples, tokenizer=tok, top_k=20)
         ranks = np.concatenate([np.asarray(x["rank_base"]) - np.asarray(x["rank_ft"]) for x in samples])
+        # sanity: on greedy generations the arm's own top-1 token is what it generated (rank 0)
+        top1 = float(np.mean(np.concatenate([np.asarray(x["rank_ft"]) == 0 for x in samples])))
         out[name] = {"paper_kl": s["paper_kl"]["kl_estimate"], "kl": s["full_kl"]["mean_samples"],
                      "rank_shift_mean": float(ranks.mean()),
-                     "n_tokens": int(ranks.size), "rank_shift_values": ranks.tolist()[:5000],
+                     "n_tokens": int(ranks.size), "arm_top1_rate": top1, "rank_shift_values": ranks.tolist()[:5000],
                      "top_shifted": [(t.get("token") or t["token_id"], t["count"]) for t in s["most_shifted"]],
                      "summary": {k: v for k, v in s.items() if k not in ("most_shifted",)}}
     return out

@@ -157,13 +157,15 @@ def _latent_section(probe: dict[str, Any] | None) -> tuple[list[str], dict[str, 
             one_minus = 1 - sum(ck["cka"]) / len(ck["cka"]) if ck else float("nan")
             lines.append(f"| {name} | {drop:.4f} | {one_minus:.4g} |")
     tok_lines = ["Token shift on each arm's own generations (teacher-forced through base and arm):", "",
-                 "| arm | benchmark | paper's log-ratio | exact KL | mean rank shift | tokens | most-shifted tokens |",
-                 "|---|---|---|---|---|---|---|"]
+                 "| arm | benchmark | paper's log-ratio | exact KL | mean rank shift | arm top-1 share | tokens | most-shifted tokens |",
+                 "|---|---|---|---|---|---|---|---|"]
     for arm, a in probe["arms"].items():
         for b, t in a.get("tokens", {}).items():
             top = ", ".join(f"`{tok!s}`" for tok, _ in t.get("top_shifted", [])[:5])
             tok_lines.append(f"| {arm} | {b} | {t['paper_kl']:.4g} | {t['kl']:.4g} | {t['rank_shift_mean']:.3g} "
-                             f"| {t['n_tokens']} | {top} |")
+                             f"| {t.get('arm_top1_rate', float('nan')):.2f} | {t['n_tokens']} | {top} |")
+    tok_lines += ["", "Arm top-1 share: how often the scored token is the arm's own first choice; on greedy "
+                  "generations it should be ~1 (a check that the scored tokens are the generated ones)."]
     return lines + [""] + tok_lines, probe
 
 

@@ -34,13 +34,11 @@ def sample_correct(model, tok, rows: list[dict[str, Any]], cfg, enable_thinking:
     decode = Decode(temperature=cfg.temperature, top_p=cfg.top_p, max_new_tokens=cfg.max_completion_length)
     prompts = [r["prompt"] for r in rows for _ in range(cfg.samples_per_problem)]
     answers = [r["answer"] for r in rows for _ in range(cfg.samples_per_problem)]
-    outputs = engine.generate(prompts, decode, seed)
-    eos = {tok.convert_tokens_to_ids("<|im_end|>")}
-    judge = Correctness(enable_thinking, cfg.max_completion_length, eos)
-    ids = [tok(o, add_special_tokens=False)["input_ids"] for o in outputs]
-    # a completion that used the whole budget was cut off: it cannot be trusted as a target
-    ids = [i + sorted(eos) if len(i) < cfg.max_completion_length else i for i in ids]
-    scores = judge(prompts, outputs, completion_ids=ids, answer=answers)
+    gens = engine.generate(prompts, decode, seed)
+    outputs = [g.text for g in gens]
+    judge = Correctness(enable_thinking, cfg.max_completion_length, set(engine.stop_ids))
+    # a completion cut off by the length cap cannot be trusted as a target: the judge scores it 0
+    scores = judge(prompts, outputs, completion_ids=[g.token_ids for g in gens], answer=answers)
     accepted = [{"prompt": p, "completion": render_completion(o.strip())}
                 for p, o, s in zip(prompts, outputs, scores) if s > 0]
     model.train()

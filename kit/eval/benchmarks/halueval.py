@@ -20,9 +20,10 @@ Columns (per task and averaged over the tasks present):
   reasoning never finished): a leading Yes/No, else the last labelled verdict, else the last standalone
   yes/no word.
 
-Items: id `<task>-<row index>`; cluster `row-<index>`, shared by the i-th row of each task, so a seeded
-subset (`select_items` takes whole clusters) always has the same number of items per task. The tasks are
-strata (`stratum`), and `aggregate` is the mean of the per-task accuracies.
+Items: id `<task>-<row index>`, each its own cluster (the bootstrap requires a cluster to lie inside one
+stratum). The tasks are strata (`stratum`), and `aggregate` is the mean of the per-task accuracies, so a
+seeded subset (`select_items` draws items across the 30k rows) has roughly, not exactly, n/3 items per
+task; a task absent from a tiny subset is left out of the mean.
 """
 
 from __future__ import annotations
@@ -124,7 +125,7 @@ class HaluEval(Benchmark):
             else:
                 fields = {"document": row["document"], "summary": row["summary"]}
             doc = {"task": task, "label": str(row["hallucination"]).strip().lower(), **fields}
-            out.append(Item(id=f"{task}-{i}", doc=doc, cluster=f"row-{i}"))
+            out.append(Item(id=f"{task}-{i}", doc=doc))
         return out
 
     def prompt(self, item: Item, variant: str = "") -> str:

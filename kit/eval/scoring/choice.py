@@ -12,10 +12,11 @@ Letter extraction comes in three flavours:
   last-resort fallbacks (matching option texts when no capital A-D occurs at all) are not reproduced;
   such outputs score 0 here.
 - `strict_letter`: the kit's rule for the `fixed` columns. An explicit answer marker wins, the last one in
-  the text: `\\boxed{C}` (also `\\boxed{(C)}`, `\\boxed{\\text{C}}`), "Final Answer: C", "the answer is
-  (C)", "Answer: C", "correct option is C". Without a marker, the last standalone capital letter in range
-  is taken, skipping the article "A" when a lower-case word follows it ("A careful check shows B" -> "B").
-  Nothing found -> None (scored 0).
+  the text: `\\boxed{C}` (also `\\boxed{(C)}`, `\\boxed{\\text{C}}`, lower case accepted inside the box),
+  "Final Answer: C", "the answer is (C)", "Answer: C", "correct option is C" (marker words in any case, the
+  letter a capital). Without a marker, the last standalone capital letter in range is taken, skipping the
+  article "A" when a lower-case word follows it ("A careful check shows B" -> "B"). Lower-case letters
+  outside a box never count. Nothing found -> None (scored 0).
 """
 
 from __future__ import annotations
