@@ -86,7 +86,12 @@ class HFEngine:
 
     # -- log-likelihood ---------------------------------------------------------------------------------
     def loglik(self, requests: list[tuple[str, str]]) -> list[float]:
-        """Summed log-probability of each continuation given its context (encoded separately, as lm-eval)."""
+        """Summed log-probability of each continuation given its context (encoded separately, as lm-eval).
+
+        Batches are left-padded (explicit position ids, so padding changes nothing) and the LM head runs
+        only on the last positions that score continuation tokens: full-vocabulary logits for every
+        context token would dominate the cost with Qwen3's 152K vocabulary.
+        """
         import torch
 
         encoded = []
@@ -101,18 +106,23 @@ class HFEngine:
             idx = order[start:start + self.batch_size]
             seqs = [encoded[i][0] + encoded[i][1] for i in idx]
             width = max(len(s) for s in seqs)
+            keep = max(len(encoded[i][1]) for i in idx) + 1
             ids = torch.full((len(seqs), width), pad, dtype=torch.long)
             mask = torch.zeros((len(seqs), width), dtype=torch.long)
-            for r, s in enumerate(seqs):  # right padding: positions line up with the unpadded sequence
-                ids[r, :len(s)] = torch.tensor(s)
-                mask[r, :len(s)] = 1
+            for r, s in enumerate(seqs):
+                ids[r, width - len(s):] = torch.tensor(s)
+                mask[r, width - len(s):] = 1
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)
+            dev = self.model.device
             with torch.no_grad():
-                logits = self.model(input_ids=ids.to(self.model.device), attention_mask=mask.to(self.model.device)).logits
-            logp = torch.log_softmax(logits.float(), dim=-1).cpu()
+                logits = self.model(input_ids=ids.to(dev), attention_mask=mask.to(dev),
+                                    position_ids=positions.to(dev), logits_to_keep=keep).logits
+            logp = torch.log_softmax(logits.float(), dim=-1).cpu()  # [batch, keep, vocab]
             for r, i in enumerate(idx):
-                c, k = encoded[i]
-                positions = torch.arange(len(c) - 1, len(c) + len(k) - 1)
-                out[i] = float(logp[r, positions, torch.tensor(k)].sum())
+                k = encoded[i][1]
+                # the last len(k) tokens are the continuation; logits at keep-1-len(k)+j predict token j
+                first = keep - 1 - len(k)
+                out[i] = float(logp[r, torch.arange(first, first + len(k)), torch.tensor(k)].sum())
         return out
 
 

@@ -181,8 +181,9 @@ def build(run_dir: str | Path) -> dict[str, Any]:
     analysis = analyse(run_dir, recipe, scores, per_item)
     (run_dir / "analysis.json").write_text(json.dumps(analysis, indent=1, default=float))
     probe = _load_json(run_dir / "probe" / "results.json")
-    manifests = {p.stem: json.loads(p.read_text()) for p in sorted((run_dir / "manifests").glob("*.json"))
-                 if not p.name.endswith(".started.json")}
+    found = {p.stem: json.loads(p.read_text()) for p in (run_dir / "manifests").glob("*.json")
+             if not p.name.endswith(".started.json")}
+    manifests = dict(sorted(found.items(), key=lambda kv: kv[1].get("started_at", 0)))  # pipeline order
     from kit.train.common import read_log
 
     logs = {arm: read_log(run_dir / "arms" / arm / "train_log.jsonl") for arm in recipe["arms"]}

@@ -66,7 +66,11 @@ def ti_scatter(points: dict[str, dict[str, Any]], path: Path) -> Path:
     ax.set_xlabel("TI other reasoning (%)")
     ax.set_ylabel("TI non-reasoning (%)")
     ax.set_title("Transferability Index v2 (95% CI)")
-    ax.legend(fontsize=8)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
+    else:
+        ax.text(0.5, 0.5, "TI undefined for every arm\n(no math gain)", ha="center", va="center",
+                transform=ax.transAxes, color="gray")
     return _save(fig, path)
 
 
@@ -98,7 +102,8 @@ def per_layer(series: dict[str, list[float]], ylabel: str, title: str, path: Pat
     ax.set_xlabel("layer (0 = embeddings)")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
-    ax.legend(fontsize=8)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
     return _save(fig, path)
 
 
@@ -111,5 +116,6 @@ def histogram(values: dict[str, list[float]], xlabel: str, title: str, path: Pat
     ax.set_ylabel("tokens")
     ax.set_yscale("log")
     ax.set_title(title)
-    ax.legend(fontsize=8)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
     return _save(fig, path)
