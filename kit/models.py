@@ -50,14 +50,13 @@ def load_tokenizer(model_cfg, path: str | Path | None = None):
 
 def build_tiny(model_cfg, cache_root: Path) -> Path:
     """Create (once) and return the folder of a random-weight Qwen3 with the real tokenizer."""
-    import torch
-    from transformers import Qwen3Config, Qwen3ForCausalLM
-
     t = model_cfg.tiny
     key = hashlib.sha256(json.dumps(asdict(t), sort_keys=True).encode()).hexdigest()[:10]
     out = cache_root / f"tiny-qwen3-{key}"
     if (out / "config.json").exists() and (out / "model.safetensors").exists():
         return out
+    import torch
+    from transformers import Qwen3Config, Qwen3ForCausalLM
     tok = load_tokenizer(model_cfg)
     cfg = Qwen3Config(
         vocab_size=151936, hidden_size=t.hidden_size, intermediate_size=t.intermediate_size,

@@ -184,6 +184,7 @@ class ProbeCfg:
     max_length: int = knob(128, lo=8, help="the paper truncates to 128 tokens")
     batch_size: int = knob(16, lo=1)
     token_samples: int = knob(100, lo=1, help="generations per benchmark for token shift (paper: 100)")
+    bootstrap: int = knob(200, lo=0, help="resamples of texts for the shift intervals (0 = none)")
     seed: int = knob(42, lo=0)
 
 

@@ -107,7 +107,7 @@ def run(ctx) -> dict[str, Any]:
     recipe = ctx.recipe
     model, tok = ctx.eval_model()
     texts, bench_of, groups = probe_texts(recipe)
-    n_boot = min(200, recipe.report.bootstrap)
+    n_boot = recipe.probe.bootstrap
     base = _features(model, tok, texts, recipe, "base")
     result: dict[str, Any] = {"texts": len(texts), "benchmarks": list(dict.fromkeys(bench_of)),
                               "layers": int(base["masked"].shape[0]), "arms": {}}

@@ -80,4 +80,5 @@ class CoQA(Benchmark):
         paper_pred = first_line(after_last_think(output.strip()))
         fixed_pred = strip_answer_label(first_nonempty_line(answer))
         p, f = coqa_scores(golds, paper_pred), coqa_scores(golds, fixed_pred)
+        # `paper` is F1: the paper prints one CoQA number and whether it is F1 or EM is UNCONFIRMED
         return {"paper": p["f1"], "paper_em": p["em"], "fixed": f["f1"], "fixed_em": f["em"]}

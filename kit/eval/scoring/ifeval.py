@@ -68,6 +68,18 @@ def _write_punkt_tab(lang_dir: Path) -> None:
         tmp.rmdir()
 
 
+def _materialise(root: Path) -> None:
+    lang_dir = root / "tokenizers" / "punkt_tab" / "english"
+    if all((lang_dir / f).is_file() for f in _PUNKT_FILES):
+        return
+    lang_dir.parent.mkdir(parents=True, exist_ok=True)
+    if lang_dir.exists():  # partial copy from an interrupted run
+        for f in lang_dir.iterdir():
+            f.unlink()
+        lang_dir.rmdir()
+    _write_punkt_tab(lang_dir)
+
+
 def ensure_nltk_data() -> Path:
     """Make NLTK's `punkt_tab` (English) available offline; return the NLTK data directory used."""
     global _READY
@@ -77,14 +89,13 @@ def ensure_nltk_data() -> Path:
         import nltk
 
         root = cache_dir() / "nltk_data"
-        lang_dir = root / "tokenizers" / "punkt_tab" / "english"
-        if not all((lang_dir / f).is_file() for f in _PUNKT_FILES):
-            lang_dir.parent.mkdir(parents=True, exist_ok=True)
-            if lang_dir.exists():  # partial copy from an interrupted run
-                for f in lang_dir.iterdir():
-                    f.unlink()
-                lang_dir.rmdir()
-            _write_punkt_tab(lang_dir)
+        try:
+            _materialise(root)
+        except OSError:  # cache not writable: build a private copy for this process
+            import tempfile
+
+            root = Path(tempfile.mkdtemp(prefix="kit_nltk_")) / "nltk_data"
+            _materialise(root)
         if str(root) not in nltk.data.path:
             nltk.data.path.insert(0, str(root))
         _READY = root

@@ -1,0 +1,326 @@
+"""Pretraining the toy base: a tiny Qwen3 trained from scratch on CPU on the toy world.
+
+The corpus is a mixture of all three task groups, each problem rendered in the kit's chat format with the
+base's own short answer style (`render_prompt(question, enable_thinking=False) + base_style + <|im_end|>`),
+plus plain-text fact paragraphs (the only place where most recall facts are stated in a form the recall
+questions do not use). Only the "pretrain" part of each task is used, so the eval and train splits are never
+seen verbatim.
+
+The loss is on every token (prompt included), as in language-model pretraining: the fact paragraphs need it
+(they have no prompt/response split), and a base that models the user turn too is closer to what a real
+base checkpoint is. SFT/GRPO later train on responses only.
+
+The result is cached under `cache_dir/toy-qwen3-<quick|full>-<hash of the build settings>` and written
+atomically (tmp folder, then `os.replace`); `ensure_base` reuses it when present.
+
+CLI: `python -m kit.toy.pretrain [--quick] [--out DIR] [--threads N]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import random
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any, Callable
+
+from kit.chat import IM_END, render_prompt, split_thinking
+from kit.toy.tokenizer import DEFAULT_MERGES, PAD, TOKENIZER_VERSION, build_tokenizer
+from kit.toy.world import GROUPS, TASKS, WORLD_VERSION, base_style, fact_document, make_split, sample, tasks_in
+
+PRETRAIN_VERSION = "toy-pretrain-1"
+BUILD_INFO = "toy_build.json"
+
+
+@dataclass(frozen=True)
+class BuildCfg:
+    """Everything that determines the built base (the cache key is a hash of it)."""
+
+    hidden_size: int = 160
+    intermediate_size: int = 448
+    num_hidden_layers: int = 4
+    num_attention_heads: int = 4
+    num_key_value_heads: int = 2
+    head_dim: int = 32
+    max_position_embeddings: int = 1024
+    n_merges: int = DEFAULT_MERGES
+    steps: int = 1500
+    batch_size: int = 64
+    lr: float = 3e-3
+    min_lr_ratio: float = 0.1
+    warmup_steps: int = 60
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0
+    # sampling weights of the pretraining mixture: the three task groups and plain-text fact paragraphs
+    mix_math: float = 0.35
+    mix_other: float = 0.30
+    mix_non: float = 0.23
+    mix_facts: float = 0.12
+    seed: int = 0
+    # evaluation printed/saved at the end (held-out "eval" part)
+    eval_per_task: int = 60
+    eval_seed: int = 0
+
+
+DEFAULT = BuildCfg()
+QUICK = replace(DEFAULT, hidden_size=128, intermediate_size=384, steps=300, eval_per_task=40)
+
+
+def cfg_key(cfg: BuildCfg) -> str:
+    blob = json.dumps({"cfg": asdict(cfg), "world": WORLD_VERSION, "tok": TOKENIZER_VERSION,
+                       "pretrain": PRETRAIN_VERSION}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def base_dir(cache_dir: Path, quick: bool = False, cfg: BuildCfg | None = None) -> Path:
+    cfg = cfg or (QUICK if quick else DEFAULT)
+    return Path(cache_dir) / f"toy-qwen3-{'quick' if quick else 'full'}-{cfg_key(cfg)}"
+
+
+def _complete(path: Path) -> bool:
+    return all((path / f).exists() for f in ("config.json", "model.safetensors", "tokenizer.json", BUILD_INFO))
+
+
+def ensure_base(cache_dir: Path, quick: bool = False, cfg: BuildCfg | None = None,
+                log: Callable[[str], None] | None = None) -> Path:
+    """The folder of the toy base (model + tokenizer, `save_pretrained` format), built once and reused."""
+    cfg = cfg or (QUICK if quick else DEFAULT)
+    out = base_dir(cache_dir, quick, cfg)
+    if _complete(out):
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    build_base(tmp, cfg, log=log)
+    try:
+        os.replace(tmp, out)  # atomic: a half-written base is never picked up
+    except OSError:
+        if not _complete(out):  # another process finished first: keep theirs
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+# -----------------------------------------------------------------------------------------------------
+# data
+
+def pretrain_texts(cfg: BuildCfg, n: int) -> list[str]:
+    """`n` pretraining documents in a fixed order (seeded): chat-rendered problems with base-style answers
+    and plain-text fact paragraphs."""
+    rng = random.Random(f"pretrain-data:{cfg.seed}")
+    groups = {g: tasks_in(g) for g in GROUPS}
+    kinds = ["math", "other", "non", "facts"]
+    weights = [cfg.mix_math, cfg.mix_other, cfg.mix_non, cfg.mix_facts]
+    texts = []
+    for _ in range(n):
+        kind = rng.choices(kinds, weights)[0]
+        if kind == "facts":
+            texts.append(fact_document(rng) + PAD)
+            continue
+        p = sample(rng.choice(groups[kind]), rng, "pretrain")
+        texts.append(render_prompt(p.question, enable_thinking=False) + base_style(p) + IM_END)
+    return texts
+
+
+def _batches(cfg: BuildCfg, tok) -> list[list[list[int]]]:
+    """Token-id batches for every step. Within windows of 16 batches the sequences are sorted by length
+    (less padding) and the batches' order is then shuffled; all seeded."""
+    texts = pretrain_texts(cfg, cfg.steps * cfg.batch_size)
+    ids = tok(texts, add_special_tokens=False)["input_ids"]
+    rng = random.Random(f"pretrain-batches:{cfg.seed}")
+    window = 16 * cfg.batch_size
+    batches: list[list[list[int]]] = []
+    for start in range(0, len(ids), window):
+        chunk = sorted(ids[start:start + window], key=len)
+        group = [chunk[i:i + cfg.batch_size] for i in range(0, len(chunk), cfg.batch_size)]
+        rng.shuffle(group)
+        batches.extend(group)
+    return batches
+
+
+def _collate(batch: list[list[int]], pad_id: int):
+    import torch
+
+    width = max(len(s) for s in batch)
+    input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(batch), width), dtype=torch.long)
+    for i, s in enumerate(batch):
+        input_ids[i, :len(s)] = torch.tensor(s)
+        mask[i, :len(s)] = 1
+    labels = input_ids.masked_fill(mask == 0, -100)
+    return input_ids, mask, labels
+
+
+# -----------------------------------------------------------------------------------------------------
+# model and training
+
+def make_model(cfg: BuildCfg, tok):
+    import torch
+    from transformers import Qwen3Config, Qwen3ForCausalLM
+
+    config = Qwen3Config(
+        vocab_size=len(tok), hidden_size=cfg.hidden_size, intermediate_size=cfg.intermediate_size,
+        num_hidden_layers=cfg.num_hidden_layers, num_attention_heads=cfg.num_attention_heads,
+        num_key_value_heads=cfg.num_key_value_heads, head_dim=cfg.head_dim,
+        max_position_embeddings=cfg.max_position_embeddings, tie_word_embeddings=True,
+        bos_token_id=None, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
+    )
+    torch.manual_seed(cfg.seed)
+    model = Qwen3ForCausalLM(config)
+    model.generation_config.eos_token_id = tok.eos_token_id
+    model.generation_config.pad_token_id = tok.pad_token_id
+    model.generation_config.bos_token_id = None
+    return model
+
+
+def _lr_at(step: int, cfg: BuildCfg) -> float:
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def train(model, tok, cfg: BuildCfg, log: Callable[[str], None] | None = None) -> list[float]:
+    """AdamW with linear warmup and cosine decay, one padded batch per step; returns the loss per step."""
+    import torch
+
+    batches = _batches(cfg, tok)
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.95))
+    torch.manual_seed(cfg.seed)
+    model.train()
+    losses: list[float] = []
+    t0 = time.time()
+    for step, batch in enumerate(batches):
+        for group in opt.param_groups:
+            group["lr"] = _lr_at(step, cfg)
+        input_ids, mask, labels = _collate(batch, tok.pad_token_id)
+        loss = model(input_ids=input_ids, attention_mask=mask, labels=labels).loss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+        losses.append(loss.item())
+        if log and (step % 100 == 0 or step == len(batches) - 1):
+            recent = losses[-100:]
+            log(f"step {step + 1}/{len(batches)} loss {sum(recent) / len(recent):.3f} "
+                f"lr {_lr_at(step, cfg):.2e} {time.time() - t0:.0f}s")
+    model.eval()
+    return losses
+
+
+# -----------------------------------------------------------------------------------------------------
+# evaluation
+
+def greedy_answers(model, tok, questions: list[str], max_new_tokens: int = 40, batch_size: int = 64) -> list[str]:
+    """Greedy completions (decoded, special tokens dropped) for bare questions in the chat format."""
+    import torch
+
+    stop = [tok.convert_tokens_to_ids(IM_END), tok.pad_token_id]
+    order = sorted(range(len(questions)), key=lambda i: len(questions[i]))
+    out = [""] * len(questions)
+    model.eval()
+    for start in range(0, len(order), batch_size):
+        idx = order[start:start + batch_size]
+        prompts = [render_prompt(questions[i], enable_thinking=False) for i in idx]
+        enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+        with torch.no_grad():
+            gen = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=stop,
+                                 pad_token_id=tok.pad_token_id)
+        for row, i in enumerate(idx):
+            out[i] = tok.decode(gen[row, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+    return out
+
+
+def evaluate_base(model, tok, per_task: int = 60, seed: int = 0, max_new_tokens: int = 40) -> dict[str, Any]:
+    """Greedy accuracy on each task's held-out eval split: {"tasks": {task: acc}, "groups": {group: mean},
+    "majority": {task: accuracy of always giving the most common gold answer}}."""
+    from collections import Counter
+
+    tasks: dict[str, float] = {}
+    majority: dict[str, float] = {}
+    for name, task in TASKS.items():
+        problems = make_split(name, per_task, seed, "eval")
+        outputs = greedy_answers(model, tok, [p.question for p in problems], max_new_tokens)
+        ok = [task.verify(split_thinking(o, enable_thinking=False).answer, p) for o, p in zip(outputs, problems)]
+        tasks[name] = sum(ok) / len(ok)
+        majority[name] = Counter(p.answer for p in problems).most_common(1)[0][1] / len(problems)
+    groups = {g: sum(tasks[t] for t in tasks_in(g)) / len(tasks_in(g)) for g in GROUPS}
+    return {"tasks": tasks, "groups": groups, "majority": majority}
+
+
+# -----------------------------------------------------------------------------------------------------
+# build
+
+def build_base(out: Path, cfg: BuildCfg, log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Build the tokenizer, pretrain the model, evaluate it and save everything into `out`."""
+    import torch
+
+    t0 = time.time()
+    tok = build_tokenizer(cfg.n_merges, cfg.seed)
+    model = make_model(cfg, tok)
+    n_params = sum(p.numel() for p in model.parameters())
+    if log:
+        log(f"toy base: {n_params / 1e6:.2f}M parameters, vocab {len(tok)}, {cfg.steps} steps x {cfg.batch_size}, "
+            f"{torch.get_num_threads()} threads")
+    losses = train(model, tok, cfg, log)
+    t_train = time.time() - t0
+    scores = evaluate_base(model, tok, cfg.eval_per_task, cfg.eval_seed)
+    info = {"cfg": asdict(cfg), "key": cfg_key(cfg), "world": WORLD_VERSION, "tokenizer": TOKENIZER_VERSION,
+            "pretrain": PRETRAIN_VERSION, "params": n_params, "vocab": len(tok), "threads": torch.get_num_threads(),
+            "final_loss": sum(losses[-50:]) / len(losses[-50:]), "train_s": round(t_train, 1),
+            "total_s": round(time.time() - t0, 1), **scores}
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    (out / BUILD_INFO).write_text(json.dumps(info, indent=2))
+    return info
+
+
+def load_base(path: Path):
+    """(model, tokenizer) from a built toy base folder."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(path))
+    model = AutoModelForCausalLM.from_pretrained(str(path))
+    model.eval()
+    return model, tok
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m kit.toy.pretrain", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="the weaker base built in about 2 minutes (tests, CI)")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="cache folder (default: $KIT_CACHE or outputs/.cache)")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    args = ap.parse_args(argv)
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cache = args.out or Path(os.environ.get("KIT_CACHE") or "outputs/.cache")
+    t0 = time.time()
+    path = ensure_base(cache, args.quick, log=lambda m: print(m, file=sys.stderr, flush=True))
+    info = json.loads((path / BUILD_INFO).read_text())
+    print(f"toy base: {path}")
+    print(f"built in {info['total_s']:.0f}s (training {info['train_s']:.0f}s, {info['threads']} threads); "
+          f"this call took {time.time() - t0:.0f}s")
+    print("greedy accuracy on held-out eval problems (majority-answer baseline in brackets):")
+    for g in GROUPS:
+        print(f"  {g:5s} {100 * info['groups'][g]:5.1f}%  " + "  ".join(
+            f"{t} {100 * info['tasks'][t]:.0f}% [{100 * info['majority'][t]:.0f}%]" for t in tasks_in(g)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

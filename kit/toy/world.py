@@ -1,0 +1,507 @@
+"""The CPU mini-world: three task groups that mirror the paper's benchmark groups, each task with a seeded
+generator and an exact verifier.
+
+- math (the training domain): multi-step arithmetic word problems, 2-4 operations, integer answers in
+  0..99. The answer goes in `\\boxed{}`.
+- other reasoning (never trained on): boolean logic over named variables, ordering people by stated
+  relations, counting a word in a list. The answer goes in `\\boxed{}` too, so the "reason, then box" habit
+  matters across both reasoning groups.
+- non-reasoning (never trained on): recall of invented facts that appear in the pretraining corpus, copying
+  a word with a separator, writing words in upper case. The answer is given directly (no box) and checked
+  as an exact string after stripping.
+
+Every problem has a base-style response (`base_style`: the pretrained base's own short answer, no
+reasoning) and every math problem a teacher trace (`teacher_trace`: a verbose, program-written step-by-step
+solution in a style unlike the base's; the off-policy SFT target).
+
+Questions fall into three disjoint parts by a hash of (task, question): "eval" (20 %), "train" (20 %, the
+math problems for SFT/RL) and "pretrain" (60 %, what the toy base is pretrained on). `make_split` only ever
+returns questions of the part it is asked for, so any train split and any eval split are disjoint, whatever
+their seeds and sizes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from kit.eval.scoring.boxed import last_boxed
+
+# Bump when a generator, a template or the fact table changes: cached toy bases are keyed by it.
+WORLD_VERSION = "toy-world-1"
+
+GROUPS: tuple[str, ...] = ("math", "other", "non")
+PARTS: tuple[str, ...] = ("eval", "train", "pretrain")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One question with its gold answer. `meta` is JSON-serialisable and always holds "task" (and what
+    the base style / teacher trace need); `id` is set by `make_split` (stable: a hash of task and question)."""
+
+    question: str
+    answer: str
+    meta: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    id: str = ""
+
+    @property
+    def task(self) -> str:
+        return self.meta["task"]
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    group: str
+    generate: Callable[[random.Random], Problem]
+    verify: Callable[[str, Problem], bool]
+    base_style: Callable[[Problem], str]
+    teacher_trace: Callable[[Problem], str] | None = None  # math only
+
+
+# -----------------------------------------------------------------------------------------------------
+# shared vocabulary
+
+NAMES = ("Ann", "Ben", "Cara", "Dan", "Eva", "Finn", "Gus", "Hana", "Ivy", "Jack", "Kim", "Leo", "Mia",
+         "Ned", "Olga", "Pia", "Rosa", "Sam", "Tess", "Uma", "Vic", "Wes", "Yuri", "Zoe")
+ITEMS = ("apples", "pears", "plums", "eggs", "coins", "stamps", "marbles", "pencils", "cookies", "shells",
+         "cards", "beads")
+CONTAINERS = ("boxes", "bags", "jars", "baskets", "packs")
+GOODS = ("pen", "book", "cup", "hat", "ball", "kite", "lamp", "mug", "map", "toy")
+WORDS = ("river", "stone", "cloud", "apple", "tiger", "garden", "window", "silver", "candle", "forest",
+         "pepper", "rocket", "butter", "violin", "planet", "meadow", "pillow", "hammer", "island", "ladder",
+         "mirror", "orange", "pencil", "rabbit", "saddle", "tunnel", "wallet", "yellow", "anchor", "basket",
+         "carpet", "dragon", "engine", "feather", "guitar", "helmet", "jacket", "kettle", "lemon", "marble",
+         "needle", "oyster", "parrot", "quartz", "ribbon", "spider", "ticket", "velvet", "walnut", "zipper")
+COLORS = ("red", "blue", "green", "pink", "gray")
+NUMBER_WORDS = {2: "two", 3: "three", 4: "four", 5: "five"}
+
+
+def _boxed_int(text: str) -> int | None:
+    content = last_boxed(text)
+    if content is None or not re.fullmatch(r"-?\d+", content.strip()):
+        return None
+    return int(content.strip())
+
+
+def _verify_boxed_int(answer_text: str, problem: Problem) -> bool:
+    """The last \\boxed{} in the text holds exactly the gold integer."""
+    got = _boxed_int(answer_text)
+    return got is not None and got == int(problem.answer)
+
+
+def _verify_boxed_str(answer_text: str, problem: Problem) -> bool:
+    """The last \\boxed{} in the text holds exactly the gold string (surrounding spaces ignored)."""
+    content = last_boxed(answer_text)
+    return content is not None and content.strip() == problem.answer
+
+
+def _verify_exact(answer_text: str, problem: Problem) -> bool:
+    """The whole answer, stripped, is exactly the gold string."""
+    return answer_text.strip() == problem.answer
+
+
+def _boxed_style(problem: Problem) -> str:
+    return f"The answer is \\boxed{{{problem.answer}}}."
+
+
+def _plain_style(problem: Problem) -> str:
+    return problem.answer
+
+
+# -----------------------------------------------------------------------------------------------------
+# math: items bought, given away, doubled, shared
+
+def _gen_math_items(rng: random.Random) -> Problem:
+    while True:
+        name, item, box = rng.choice(NAMES), rng.choice(ITEMS), rng.choice(CONTAINERS)
+        n_ops = rng.randint(2, 4)
+        steps: list[dict[str, Any]] = []
+        if rng.random() < 0.6:
+            a, b = rng.randint(2, 6), rng.randint(2, 9)
+            value = a * b
+            sentences = [f"{name} has {a} {box} of {b} {item}."]
+            steps.append({"kind": "boxes", "a": a, "b": b, "value": value})
+        else:
+            value = rng.randint(5, 40)
+            sentences = [f"{name} has {value} {item}."]
+            steps.append({"kind": "start", "value": value})
+        ops_done = len(steps) - (steps[0]["kind"] == "start")
+        ok = True
+        while ops_done < n_ops:
+            options = []
+            if value >= 2:
+                options += ["give", "lose"]
+            if value <= 79:
+                options += ["buy", "find"]
+            if 2 <= value <= 49:
+                options.append("double")
+            divisors = [k for k in (2, 3, 4, 5) if value >= 2 * k and value % k == 0]
+            if divisors:
+                options.append("share")
+            if not options:
+                ok = False
+                break
+            kind = rng.choice(options)
+            prev = value
+            if kind in ("give", "lose"):
+                c = rng.randint(1, min(prev - 1, 20))
+                value = prev - c
+                verb = "gives away" if kind == "give" else "loses"
+                sentences.append(f"Then {name} {verb} {c} {item}.")
+            elif kind in ("buy", "find"):
+                c = rng.randint(1, min(99 - prev, 20))
+                value = prev + c
+                verb = "buys" if kind == "buy" else "finds"
+                sentences.append(f"Then {name} {verb} {c} more {item}.")
+            elif kind == "double":
+                c = 2
+                value = prev * 2
+                sentences.append(f"Then {name} doubles the number of {item}.")
+            else:
+                c = rng.choice(divisors)
+                value = prev // c
+                sentences.append(f"Then {name} shares the {item} equally among {c} friends and keeps one share.")
+            steps.append({"kind": kind, "prev": prev, "c": c, "value": value})
+            ops_done += 1
+        if ok:
+            break
+    question = " ".join(sentences) + f" How many {item} does {name} have now?"
+    return Problem(question, str(value), {"task": "math_items", "name": name, "item": item, "box": box,
+                                          "steps": steps, "n_ops": n_ops})
+
+
+# -----------------------------------------------------------------------------------------------------
+# math: shopping bills and change
+
+def _gen_math_shop(rng: random.Random) -> Problem:
+    g1, g2 = rng.sample(GOODS, 2)
+    p1, p2 = rng.randint(2, 9), rng.randint(2, 9)
+    name = rng.choice(NAMES)
+    x = rng.randint(2, 5)
+    two_goods = rng.random() < 0.5
+    y = rng.randint(2, 5) if two_goods else 1
+    total = x * p1 + y * p2
+    change = rng.random() < 0.5
+    text = f"A {g1} costs {p1} dollars and a {g2} costs {p2} dollars. "
+    text += f"{name} buys {x} {g1}s and {'one ' + g2 if y == 1 else f'{y} {g2}s'}."
+    meta: dict[str, Any] = {"task": "math_shop", "name": name, "g1": g1, "g2": g2, "p1": p1, "p2": p2,
+                            "x": x, "y": y, "total": total}
+    if change:
+        bill = rng.choice([b for b in (20, 50, 100) if b >= total])
+        text += f" {name} pays with a {bill} dollar bill. How many dollars of change does {name} get?"
+        value = bill - total
+        meta["bill"] = bill
+    else:
+        text += f" How many dollars does {name} spend?"
+        value = total
+    meta["n_ops"] = 2 + (y > 1) + change
+    return Problem(text, str(value), meta)
+
+
+# -----------------------------------------------------------------------------------------------------
+# teacher traces (math only): verbose, program-written, unlike the base's one-line answers
+
+_OPENERS = ("Okay, let me work through this carefully.", "Alright, let me think about this step by step.",
+            "Okay, let me solve this one step at a time.")
+_LINKS = ("First,", "Next,", "After that,", "Then,", "Finally,")
+
+
+def _trace_items(p: Problem) -> str:
+    m = p.meta
+    name, item, box = m["name"], m["item"], m["box"]
+    lines, eqs = [], []
+    for i, s in enumerate(m["steps"]):
+        link = _LINKS[0] if i == 0 else (_LINKS[-1] if i == len(m["steps"]) - 1 else _LINKS[min(i, 3)])
+        k = s["kind"]
+        if k == "boxes":
+            eq = f"{s['a']} * {s['b']} = {s['value']}"
+            lines.append(f"{link} {name} has {s['a']} {box} with {s['b']} {item} in each, so that is {eq} {item}.")
+        elif k == "start":
+            lines.append(f"{link} {name} starts with {s['value']} {item}.")
+            continue
+        elif k in ("give", "lose"):
+            eq = f"{s['prev']} - {s['c']} = {s['value']}"
+            lines.append(f"{link} {name} {'gives away' if k == 'give' else 'loses'} {s['c']}, so {eq} {item} are left.")
+        elif k in ("buy", "find"):
+            eq = f"{s['prev']} + {s['c']} = {s['value']}"
+            lines.append(f"{link} {name} {'buys' if k == 'buy' else 'finds'} {s['c']} more, so now there are {eq} {item}.")
+        elif k == "double":
+            eq = f"{s['prev']} * 2 = {s['value']}"
+            lines.append(f"{link} the number of {item} doubles, so {eq}.")
+        else:
+            eq = f"{s['prev']} / {s['c']} = {s['value']}"
+            lines.append(f"{link} the {item} are shared among {s['c']} friends, so one share is {eq} {item}.")
+        eqs.append(eq)
+    return _wrap_trace(p, lines, eqs)
+
+
+def _trace_shop(p: Problem) -> str:
+    m = p.meta
+    a = m["x"] * m["p1"]
+    lines = [f"First, {m['x']} {m['g1']}s at {m['p1']} dollars each cost {m['x']} * {m['p1']} = {a} dollars."]
+    eqs = [f"{m['x']} * {m['p1']} = {a}"]
+    if m["y"] > 1:
+        b = m["y"] * m["p2"]
+        lines.append(f"Next, {m['y']} {m['g2']}s at {m['p2']} dollars each cost {m['y']} * {m['p2']} = {b} dollars.")
+        eqs.append(f"{m['y']} * {m['p2']} = {b}")
+    else:
+        b = m["p2"]
+        lines.append(f"Next, one {m['g2']} costs {b} dollars.")
+    eq = f"{a} + {b} = {m['total']}"
+    lines.append(f"So the total is {eq} dollars.")
+    eqs.append(eq)
+    if "bill" in m:
+        eq = f"{m['bill']} - {m['total']} = {p.answer}"
+        lines.append(f"Then {m['name']} pays with {m['bill']} dollars, so the change is {eq} dollars.")
+        eqs.append(eq)
+    return _wrap_trace(p, lines, eqs)
+
+
+def _wrap_trace(p: Problem, lines: list[str], eqs: list[str]) -> str:
+    opener = _OPENERS[int(hashlib.sha256(p.question.encode()).hexdigest(), 16) % len(_OPENERS)]
+    check = "; ".join(eqs) if eqs else f"{p.answer}"
+    return "\n".join([opener, *lines, f"Wait, let me double-check: {check}. Yes, that is right.",
+                      f"So the final answer is \\boxed{{{p.answer}}}."])
+
+
+# -----------------------------------------------------------------------------------------------------
+# other reasoning: boolean logic
+
+_VARS = ("p", "q", "r")
+
+
+def _gen_logic(rng: random.Random) -> Problem:
+    want = rng.random() < 0.5  # balanced answers: a constant guess scores 50 %
+    while True:
+        values = {v: rng.random() < 0.5 for v in _VARS}
+
+        def lit() -> tuple[str, bool]:
+            v = rng.choice(_VARS)
+            if rng.random() < 0.35:
+                return f"not {v}", not values[v]
+            return v, values[v]
+
+        def combine(x: tuple[str, bool], y: tuple[str, bool], op: str) -> tuple[str, bool]:
+            return f"{x[0]} {op} {y[0]}", (x[1] and y[1]) if op == "and" else (x[1] or y[1])
+
+        ops = [rng.choice(("and", "or")) for _ in range(2)]
+        a, b, c = lit(), lit(), lit()
+        if rng.random() < 0.5:
+            inner = combine(a, b, ops[0])
+            expr, val = combine((f"({inner[0]})", inner[1]), c, ops[1])
+        else:
+            inner = combine(b, c, ops[1])
+            expr, val = combine(a, (f"({inner[0]})", inner[1]), ops[0])
+        if val == want:
+            break
+    given = ", ".join(f"{v} = {'true' if values[v] else 'false'}" for v in _VARS)
+    question = f"Let {given}. Is {expr} true or false?"
+    return Problem(question, "true" if val else "false", {"task": "logic"})
+
+
+# -----------------------------------------------------------------------------------------------------
+# other reasoning: ordering by stated relations
+
+_RELATIONS = (("taller", "shorter", "tallest", "shortest"), ("older", "younger", "oldest", "youngest"),
+              ("faster", "slower", "fastest", "slowest"))
+
+
+def _gen_order(rng: random.Random) -> Problem:
+    k = rng.randint(3, 4)
+    people = rng.sample(NAMES, k)  # people[0] is the most (tallest, oldest, ...)
+    more, less, most, least = rng.choice(_RELATIONS)
+    facts = []
+    for hi, lo in zip(people, people[1:]):
+        facts.append(f"{hi} is {more} than {lo}." if rng.random() < 0.5 else f"{lo} is {less} than {hi}.")
+    rng.shuffle(facts)
+    ask_most = rng.random() < 0.5
+    question = " ".join(facts) + f" Who is the {most if ask_most else least}?"
+    answer = people[0] if ask_most else people[-1]
+    return Problem(question, answer, {"task": "order", "people": people})
+
+
+# -----------------------------------------------------------------------------------------------------
+# other reasoning: counting a word in a list
+
+def _gen_count(rng: random.Random) -> Problem:
+    n = rng.randint(4, 9)
+    items = [rng.choice(COLORS) for _ in range(n)]
+    target = rng.choice(items)
+    question = f"Here is a list: {', '.join(items)}. How many times does {target} appear in the list?"
+    return Problem(question, str(items.count(target)), {"task": "count"})
+
+
+# -----------------------------------------------------------------------------------------------------
+# non-reasoning: recall of invented facts
+
+def _make_fact_table() -> dict[str, dict[str, str]]:
+    """48 invented countries with a capital, a language and a national animal (fixed: seeded locally)."""
+    rng = random.Random(20250700432)
+    first = ("Zor", "Mel", "Tav", "Kri", "Bel", "Dun", "Fal", "Gor", "Hes", "Jun", "Lor", "Mir", "Nav", "Ost",
+             "Pel", "Ral", "Sov", "Tur", "Ulm", "Var", "Wen", "Yar", "Ked", "Bram")
+    second = ("land", "ia", "stan", "ova", "mark", "via")
+    city_a = ("Mir", "Tol", "Ven", "Cas", "Dor", "Ful", "Har", "Lum", "Nes", "Pra", "Quel", "Sil", "Tam", "Vor")
+    city_b = ("th", "ton", "ka", "mere", "dal", "ros", "vik", "burg", "ana", "esh")
+    lang_a = ("Ael", "Bor", "Cim", "Dra", "Eth", "Gal", "Ith", "Kov", "Lys", "Ome", "Pru", "Syl")
+    lang_b = ("ic", "ese", "an", "ish", "ari")
+    animals = ("fox", "owl", "bear", "wolf", "deer", "hawk", "seal", "crane", "lynx", "otter", "swan", "boar")
+    countries = sorted({a + b for a in first for b in second})
+    rng.shuffle(countries)
+    cities = sorted({a + b for a in city_a for b in city_b})
+    rng.shuffle(cities)
+    langs = sorted({a + b for a in lang_a for b in lang_b})
+    rng.shuffle(langs)
+    table: dict[str, dict[str, str]] = {}
+    for i, country in enumerate(countries[:48]):
+        table[country] = {"capital": cities[i], "language": langs[i], "animal": rng.choice(animals)}
+    return table
+
+
+FACTS: dict[str, dict[str, str]] = _make_fact_table()
+
+_RECALL_TEMPLATES = {
+    "capital": ("What is the capital of {c}?", "Which city is the capital of {c}?", "Name the capital city of {c}."),
+    "language": ("What language is spoken in {c}?", "Which language do people speak in {c}?",
+                 "Name the language of {c}."),
+    "animal": ("What is the national animal of {c}?", "Which animal is the symbol of {c}?",
+               "Name the national animal of {c}."),
+}
+_FACT_SENTENCES = {
+    "capital": ("The capital of {c} is {v}.", "{v} is the capital of {c}."),
+    "language": ("People in {c} speak {v}.", "The language of {c} is {v}."),
+    "animal": ("The national animal of {c} is the {v}.", "The {v} is the national animal of {c}."),
+}
+
+
+def _gen_recall(rng: random.Random) -> Problem:
+    country = rng.choice(sorted(FACTS))
+    attr = rng.choice(sorted(_RECALL_TEMPLATES))
+    question = rng.choice(_RECALL_TEMPLATES[attr]).format(c=country)
+    return Problem(question, FACTS[country][attr], {"task": "recall", "country": country, "attr": attr})
+
+
+def fact_document(rng: random.Random) -> str:
+    """A short plain-text paragraph stating every fact about one country (pretraining text, not a task)."""
+    country = rng.choice(sorted(FACTS))
+    sentences = [rng.choice(_FACT_SENTENCES[attr]).format(c=country, v=v) for attr, v in FACTS[country].items()]
+    rng.shuffle(sentences)
+    return " ".join(sentences)
+
+
+def all_fact_sentences() -> list[str]:
+    """Every fact in every phrasing (for tokenizer training and inspection)."""
+    return [t.format(c=c, v=v) for c, attrs in sorted(FACTS.items()) for a, v in attrs.items()
+            for t in _FACT_SENTENCES[a]]
+
+
+# -----------------------------------------------------------------------------------------------------
+# non-reasoning: copying and format following
+
+_SEPARATORS = {"commas": ", ", "spaces": " ", "dashes": "-"}
+
+
+def _gen_repeat(rng: random.Random) -> Problem:
+    word, k = rng.choice(WORDS), rng.randint(2, 5)
+    sep_name = rng.choice(sorted(_SEPARATORS))
+    question = f"Repeat the word {word} {NUMBER_WORDS[k]} times, separated by {sep_name}."
+    return Problem(question, _SEPARATORS[sep_name].join([word] * k), {"task": "repeat"})
+
+
+def _gen_upper(rng: random.Random) -> Problem:
+    words = [rng.choice(WORDS) for _ in range(rng.randint(1, 3))]
+    question = f"Write these words in upper case: {' '.join(words)}"
+    return Problem(question, " ".join(words).upper(), {"task": "upper"})
+
+
+# -----------------------------------------------------------------------------------------------------
+# registry and splits
+
+TASKS: dict[str, Task] = {
+    "math_items": Task("math_items", "math", _gen_math_items, _verify_boxed_int, _boxed_style, _trace_items),
+    "math_shop": Task("math_shop", "math", _gen_math_shop, _verify_boxed_int, _boxed_style, _trace_shop),
+    "logic": Task("logic", "other", _gen_logic, _verify_boxed_str, _boxed_style),
+    "order": Task("order", "other", _gen_order, _verify_boxed_str, _boxed_style),
+    "count": Task("count", "other", _gen_count, _verify_boxed_int, _boxed_style),
+    "recall": Task("recall", "non", _gen_recall, _verify_exact, _plain_style),
+    "repeat": Task("repeat", "non", _gen_repeat, _verify_exact, _plain_style),
+    "upper": Task("upper", "non", _gen_upper, _verify_exact, _plain_style),
+}
+
+
+def tasks_in(group: str) -> list[str]:
+    return [name for name, t in TASKS.items() if t.group == group]
+
+
+def _task(task: str | Task) -> Task:
+    return task if isinstance(task, Task) else TASKS[task]
+
+
+def part_of(task: str, question: str) -> str:
+    """Which part a question belongs to: a fixed hash of (task, question), so parts never overlap."""
+    h = int(hashlib.sha256(f"{task}|{question}".encode()).hexdigest()[:8], 16) % 100
+    return "eval" if h < 20 else ("train" if h < 40 else "pretrain")
+
+
+def problem_id(task: str, question: str) -> str:
+    return f"{task}-{hashlib.sha256(f'{task}|{question}'.encode()).hexdigest()[:12]}"
+
+
+def sample(task: str | Task, rng: random.Random, part: str = "pretrain") -> Problem:
+    """One problem of `task` from `part` (rejection sampling on the hash partition), with its id set."""
+    t = _task(task)
+    if part not in PARTS:
+        raise ValueError(f"unknown part '{part}' (one of {PARTS})")
+    while True:
+        p = t.generate(rng)
+        if part_of(t.name, p.question) == part:
+            return Problem(p.question, p.answer, p.meta, problem_id(t.name, p.question))
+
+
+def make_split(task: str | Task, n: int, seed: int, part: str = "eval") -> list[Problem]:
+    """`n` distinct problems of `task` from `part` ("eval", "train" or "pretrain"), the same for the same
+    arguments. Where a task's question space holds fewer than `n` questions in that part, the split is
+    shorter (it stops after many draws find nothing new)."""
+    t = _task(task)
+    rng = random.Random(f"{t.name}:{part}:{seed}")
+    out: list[Problem] = []
+    seen: set[str] = set()
+    misses = 0
+    while len(out) < n and misses < 2000 + 20 * n:
+        p = sample(t, rng, part)
+        if p.question in seen:
+            misses += 1
+            continue
+        seen.add(p.question)
+        out.append(p)
+        misses = 0
+    return out
+
+
+def verify(answer_text: str, problem: Problem) -> bool:
+    """Check an answer (the text after `</think>`) against a problem of any task."""
+    return TASKS[problem.task].verify(answer_text, problem)
+
+
+def base_style(problem: Problem) -> str:
+    """The base model's own response to a problem: one short line, no reasoning."""
+    return TASKS[problem.task].base_style(problem)
+
+
+def teacher_trace(problem: Problem) -> str:
+    """The teacher's verbose step-by-step solution (math tasks only), ending with the boxed answer."""
+    fn = TASKS[problem.task].teacher_trace
+    if fn is None:
+        raise ValueError(f"task '{problem.task}' has no teacher trace (math tasks only)")
+    return fn(problem)
+
+
+def problem_to_dict(problem: Problem) -> dict[str, Any]:
+    return {"id": problem.id, "question": problem.question, "answer": problem.answer, "meta": problem.meta}
+
+
+def problem_from_dict(row: dict[str, Any]) -> Problem:
+    return Problem(row["question"], row["answer"], dict(row["meta"]), row.get("id", ""))
