@@ -191,7 +191,8 @@ def run_python(
         try:
             proc = subprocess.Popen(
                 [python, "-I", _SELF, "--launch", json.dumps(cfg)],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=work, env=_scrubbed_env(work),
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                cwd=work, env=_scrubbed_env(work),
                 start_new_session=True, pass_fds=(wfd,), close_fds=True,
             )
         except OSError as exc:
@@ -292,7 +293,9 @@ def _communicate(proc, data: bytes, deadline: float, out_cap: int, err_cap: int)
     return bytes(out), bytes(err), why
 
 
-def _classify(rc: int | None, report: str, out: bytes, err: bytes, why: str, wall: float, cpu_limit: float) -> RunResult:
+def _classify(
+    rc: int | None, report: str, out: bytes, err: bytes, why: str, wall: float, cpu_limit: float
+) -> RunResult:
     info: dict[str, Any] = {}
     for line in report.splitlines():
         try:

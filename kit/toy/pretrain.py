@@ -58,6 +58,7 @@ class BuildCfg:
     warmup_steps: int = 60
     weight_decay: float = 0.1
     grad_clip: float = 1.0
+    loss_on: str = "response"  # "response": answer tokens of chat examples, every token of fact paragraphs; "all"
     # sampling weights of the pretraining mixture: the three task groups and plain-text fact paragraphs
     mix_math: float = 0.35
     mix_other: float = 0.30
@@ -111,50 +112,58 @@ def ensure_base(cache_dir: Path, quick: bool = False, cfg: BuildCfg | None = Non
 # -----------------------------------------------------------------------------------------------------
 # data
 
-def pretrain_texts(cfg: BuildCfg, n: int) -> list[str]:
-    """`n` pretraining documents in a fixed order (seeded): chat-rendered problems with base-style answers
-    and plain-text fact paragraphs."""
+def pretrain_texts(cfg: BuildCfg, n: int) -> list[tuple[str, str]]:
+    """`n` pretraining documents in a fixed order (seeded), each as (prompt, rest): chat-rendered problems
+    (prompt = the rendered user turn and generation prompt, rest = the base-style answer and `<|im_end|>`)
+    and plain-text fact paragraphs (prompt = "")."""
     rng = random.Random(f"pretrain-data:{cfg.seed}")
     groups = {g: tasks_in(g) for g in GROUPS}
     kinds = ["math", "other", "non", "facts"]
     weights = [cfg.mix_math, cfg.mix_other, cfg.mix_non, cfg.mix_facts]
-    texts = []
+    docs = []
     for _ in range(n):
         kind = rng.choices(kinds, weights)[0]
         if kind == "facts":
-            texts.append(fact_document(rng) + PAD)
+            docs.append(("", fact_document(rng) + PAD))
             continue
         p = sample(rng.choice(groups[kind]), rng, "pretrain")
-        texts.append(render_prompt(p.question, enable_thinking=False) + base_style(p) + IM_END)
-    return texts
+        docs.append((render_prompt(p.question, enable_thinking=False), base_style(p) + IM_END))
+    return docs
 
 
-def _batches(cfg: BuildCfg, tok) -> list[list[list[int]]]:
-    """Token-id batches for every step. Within windows of 16 batches the sequences are sorted by length
-    (less padding) and the batches' order is then shuffled; all seeded."""
-    texts = pretrain_texts(cfg, cfg.steps * cfg.batch_size)
-    ids = tok(texts, add_special_tokens=False)["input_ids"]
+def _batches(cfg: BuildCfg, tok) -> list[list[tuple[list[int], int]]]:
+    """(token ids, number of leading tokens without loss) batches for every step. Within windows of 16
+    batches the sequences are sorted by length (less padding) and the batches' order is then shuffled; all
+    seeded."""
+    docs = pretrain_texts(cfg, cfg.steps * cfg.batch_size)
+    full = tok([a + b for a, b in docs], add_special_tokens=False)["input_ids"]
+    if cfg.loss_on == "all":
+        skip = [0] * len(docs)
+    else:
+        skip = [len(x) for x in tok([a for a, _ in docs], add_special_tokens=False)["input_ids"]]
+    seqs = list(zip(full, skip))
     rng = random.Random(f"pretrain-batches:{cfg.seed}")
     window = 16 * cfg.batch_size
-    batches: list[list[list[int]]] = []
-    for start in range(0, len(ids), window):
-        chunk = sorted(ids[start:start + window], key=len)
+    batches: list[list[tuple[list[int], int]]] = []
+    for start in range(0, len(seqs), window):
+        chunk = sorted(seqs[start:start + window], key=lambda s: len(s[0]))
         group = [chunk[i:i + cfg.batch_size] for i in range(0, len(chunk), cfg.batch_size)]
         rng.shuffle(group)
         batches.extend(group)
     return batches
 
 
-def _collate(batch: list[list[int]], pad_id: int):
+def _collate(batch: list[tuple[list[int], int]], pad_id: int):
     import torch
 
-    width = max(len(s) for s in batch)
+    width = max(len(s) for s, _ in batch)
     input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(batch), width), dtype=torch.long)
-    for i, s in enumerate(batch):
+    labels = torch.full((len(batch), width), -100, dtype=torch.long)
+    for i, (s, skip) in enumerate(batch):
         input_ids[i, :len(s)] = torch.tensor(s)
         mask[i, :len(s)] = 1
-    labels = input_ids.masked_fill(mask == 0, -100)
+        labels[i, skip:len(s)] = input_ids[i, skip:len(s)]
     return input_ids, mask, labels
 
 
@@ -187,8 +196,10 @@ def _lr_at(step: int, cfg: BuildCfg) -> float:
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def train(model, tok, cfg: BuildCfg, log: Callable[[str], None] | None = None) -> list[float]:
-    """AdamW with linear warmup and cosine decay, one padded batch per step; returns the loss per step."""
+def train(model, tok, cfg: BuildCfg, log: Callable[[str], None] | None = None,
+          on_step: Callable[[int, Any], None] | None = None) -> list[float]:
+    """AdamW with linear warmup and cosine decay, one padded batch per step; returns the loss per step.
+    `on_step(step, model)` runs after each optimizer step (e.g. periodic evaluation while developing)."""
     import torch
 
     batches = _batches(cfg, tok)
@@ -210,6 +221,9 @@ def train(model, tok, cfg: BuildCfg, log: Callable[[str], None] | None = None) -
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
         losses.append(loss.item())
+        if on_step is not None:
+            on_step(step + 1, model)
+            model.train()
         if log and (step % 100 == 0 or step == len(batches) - 1):
             recent = losses[-100:]
             log(f"step {step + 1}/{len(batches)} loss {sum(recent) / len(recent):.3f} "

@@ -1,0 +1,142 @@
+"""The toy tokenizer and the toy base: single-id chat tokens, exact round trips, a cached quick pretraining
+whose greedy answers beat chance."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from kit.chat import IM_END, render_completion, render_prompt, split_thinking
+from kit.toy import pretrain
+from kit.toy.tokenizer import PAD, SPECIAL_TOKENS, THINK_TOKENS, build_tokenizer, learn_merges
+from kit.toy.world import TASKS, base_style, make_split, teacher_trace, tasks_in, verify
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return build_tokenizer()
+
+
+def _texts(n: int = 5) -> list[str]:
+    out = []
+    for name, task in TASKS.items():
+        for p in make_split(name, n, seed=0):
+            out.append(render_prompt(p.question, enable_thinking=False) + render_completion(base_style(p)))
+            out.append(render_prompt(p.question, enable_thinking=True) + render_completion(base_style(p)))
+            if task.teacher_trace is not None:
+                out.append(render_prompt(p.question, enable_thinking=False) + render_completion(teacher_trace(p)))
+                out.append(render_prompt(p.question, True) + render_completion(base_style(p), teacher_trace(p)))
+    return out
+
+
+def test_chat_tokens_are_single_ids_and_roles(tok):
+    for t in (*SPECIAL_TOKENS, *THINK_TOKENS):
+        ids = tok(t, add_special_tokens=False)["input_ids"]
+        assert len(ids) == 1 and ids[0] == tok.convert_tokens_to_ids(t), t
+    assert tok.eos_token == IM_END and tok.pad_token == PAD and tok.padding_side == "left"
+    assert tok.eos_token_id != tok.pad_token_id
+    assert len(tok) < 1000
+    # inside text, too
+    ids = tok("x<|im_start|>user\n<think>\n\n</think>\n\nA<|im_end|>", add_special_tokens=False)["input_ids"]
+    for t in ("<|im_start|>", "<think>", "</think>", IM_END):
+        assert tok.convert_tokens_to_ids(t) in ids
+
+
+def test_world_text_round_trips(tok):
+    texts = _texts()
+    texts.append("Odd text: ünïcode ✓, tabs\tand  double  spaces, 12345, \\boxed{ -3 }\n\n\n")
+    for text in texts:
+        assert tok.decode(tok(text, add_special_tokens=False)["input_ids"]) == text
+
+
+def test_skip_special_tokens_keeps_think_tags(tok):
+    text = "<|im_start|>assistant\n<think>\nstep one\n</think>\n\nThe answer is \\boxed{3}.<|im_end|><|endoftext|>"
+    out = tok.decode(tok(text, add_special_tokens=False)["input_ids"], skip_special_tokens=True)
+    assert out == "assistant\n<think>\nstep one\n</think>\n\nThe answer is \\boxed{3}."
+    assert split_thinking(out, enable_thinking=False).answer == "The answer is \\boxed{3}."
+
+
+def test_prompt_tokens_are_a_prefix_of_prompt_plus_answer(tok):
+    """Generation starts right after the prompt's tokens: the training text must tokenize the prompt the same
+    way, or the model never sees at training time the boundary it is asked to continue from."""
+    for name, task in TASKS.items():
+        for p in make_split(name, 5, seed=1):
+            for think in (False, True):
+                prompt = render_prompt(p.question, enable_thinking=think)
+                responses = [base_style(p)] + ([teacher_trace(p)] if task.teacher_trace else [])
+                for r in responses:
+                    a = tok(prompt, add_special_tokens=False)["input_ids"]
+                    b = tok(prompt + render_completion(r), add_special_tokens=False)["input_ids"]
+                    assert b[:len(a)] == a, (name, r[:30])
+
+
+def test_save_and_auto_load_round_trip(tok, tmp_path):
+    from transformers import AutoTokenizer
+
+    tok.save_pretrained(tmp_path)
+    again = AutoTokenizer.from_pretrained(str(tmp_path))
+    assert again.get_vocab() == tok.get_vocab()
+    assert (again.eos_token, again.pad_token, again.padding_side) == (IM_END, PAD, "left")
+    for text in _texts(2):
+        ids = tok(text, add_special_tokens=False)["input_ids"]
+        assert again(text, add_special_tokens=False)["input_ids"] == ids
+        assert again.decode(ids, skip_special_tokens=True) == tok.decode(ids, skip_special_tokens=True)
+    batch = again(["a", "a longer text"], padding=True, return_tensors="pt", add_special_tokens=False)
+    assert batch["input_ids"][0, 0].item() == again.pad_token_id  # left padding
+
+
+def test_merges_are_deterministic():
+    texts = _texts(2)
+    assert learn_merges(texts, 50) == learn_merges(list(texts), 50)
+
+
+# -----------------------------------------------------------------------------------------------------
+# the quick base (built once per session)
+
+@pytest.fixture(scope="session")
+def quick_base(tmp_path_factory):
+    cache = tmp_path_factory.mktemp("toy-cache")
+    t0 = time.time()
+    path = pretrain.ensure_base(cache, quick=True)
+    return cache, path, time.time() - t0
+
+
+def test_quick_base_builds_and_is_cached(quick_base):
+    cache, path, _ = quick_base
+    assert path.parent == cache and path.name.startswith("toy-qwen3-quick-")
+    for f in ("config.json", "model.safetensors", "tokenizer.json", pretrain.BUILD_INFO):
+        assert (path / f).exists()
+    assert not [p for p in cache.iterdir() if ".tmp" in p.name]
+    t0 = time.time()
+    assert pretrain.ensure_base(cache, quick=True) == path
+    assert time.time() - t0 < 1.0
+    assert pretrain.base_dir(cache, quick=False) != path  # the default build has its own key
+
+
+def test_quick_base_loads_and_beats_chance_on_math(quick_base):
+    import torch
+
+    _, path, _ = quick_base
+    model, tok = pretrain.load_base(path)
+    assert model.config.vocab_size == len(tok) and model.config.tie_word_embeddings
+    assert model.config.eos_token_id == tok.eos_token_id and model.config.pad_token_id == tok.pad_token_id
+    torch.manual_seed(0)
+    problems = [p for name in tasks_in("math") for p in make_split(name, 40, seed=11)]
+    outputs = pretrain.greedy_answers(model, tok, [p.question for p in problems])
+    answers = [split_thinking(o, enable_thinking=False).answer for o in outputs]
+    boxed = sum(a.startswith("The answer is \\boxed{") for a in answers) / len(answers)
+    correct = sum(verify(a, p) for a, p in zip(answers, problems)) / len(problems)
+    # an untrained model neither answers in the base's format nor gets answers right
+    assert boxed >= 0.9
+    assert correct >= 0.08, (correct, answers[:5])
+    info = json.loads((path / pretrain.BUILD_INFO).read_text())
+    assert set(info["groups"]) == {"math", "other", "non"}
+
+
+def test_build_settings_key_changes_with_settings():
+    from dataclasses import replace
+
+    assert pretrain.cfg_key(pretrain.QUICK) != pretrain.cfg_key(pretrain.DEFAULT)
+    assert pretrain.cfg_key(replace(pretrain.QUICK, seed=1)) != pretrain.cfg_key(pretrain.QUICK)
