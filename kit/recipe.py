@@ -57,6 +57,14 @@ class ModelCfg:
 
 
 @dataclass
+class ModelRef:
+    """A full fine-tuned model evaluated beside the base with no training (the paper's model audit)."""
+
+    id: str = knob("", help="Hub id or local folder")
+    revision: str = knob("main")
+
+
+@dataclass
 class LoraCfg:
     r: int = knob(8, lo=1)
     alpha: int = knob(16, lo=1)
@@ -192,6 +200,8 @@ class ProbeCfg:
 class ReportCfg:
     bootstrap: int = knob(1000, lo=10)
     ci: float = knob(0.95, lo=0.5, hi=0.999)
+    paper_rows: dict[str, str] = knob(factory=dict, help="model in this run -> row of the paper's tables, "
+                                                           "to print the published scores beside ours")
 
 
 @dataclass
@@ -202,6 +212,7 @@ class Recipe:
     seed: int = knob(0, lo=0)
     scale: float = knob(1.0, lo=1e-6, hi=1.0, help="share of the full study: data, eval items")
     arms: list[str] = knob(factory=lambda: ["sft", "grpo"])
+    compare: dict[str, ModelRef] = knob(factory=dict, help="published full models to audit beside the base")
     model: ModelCfg = knob(factory=ModelCfg)
     lora: LoraCfg = knob(factory=LoraCfg)
     chat: ChatCfg = knob(factory=ChatCfg)
@@ -352,6 +363,21 @@ def validate(recipe: Recipe, origin: str = "recipe") -> None:
             raise KitError(f"{origin}: unknown arm '{arm}' in 'arms'{hint}")
     if len(set(recipe.arms)) != len(recipe.arms):
         raise KitError(f"{origin}: 'arms' lists an arm twice")
+    clash = set(recipe.compare) & (set(recipe.arms) | {"base"})
+    if clash:
+        raise KitError(f"{origin}: 'compare' reuses the name(s) {sorted(clash)}; pick other names")
+    for name, ref in recipe.compare.items():
+        if not ref.id:
+            raise KitError(f"{origin}: 'compare.{name}.id' is empty; give a Hub id or a local folder")
+    if not recipe.arms and not recipe.compare:
+        raise KitError(f"{origin}: nothing to compare with the base: list 'arms' to train or 'compare' models to audit")
+    from kit.report.paper_numbers import PAPER_ROWS
+
+    for name, row in recipe.report.paper_rows.items():
+        if row not in PAPER_ROWS:
+            close = difflib.get_close_matches(row, list(PAPER_ROWS), n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else f"; known: {', '.join(PAPER_ROWS)}"
+            raise KitError(f"{origin}: 'report.paper_rows.{name}' names an unknown row '{row}'{hint}")
     from kit.eval import benchmarks
 
     for name in recipe.eval.benchmarks:

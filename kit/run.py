@@ -52,8 +52,10 @@ def build_stages(recipe) -> dict[str, Any]:
         return build(ctx.run_dir)
 
     common = ("seed", "model", "chat")
-    stages = {"data": Stage("data", data_stage, ("seed", "scale", "model.id", "model.revision", "model.tiny", "data",
-                                                 "chat", "sft.max_length"), (), ("data",))}
+    stages = {}
+    if recipe.arms:  # an audit (compare only) trains nothing and needs no training data
+        stages["data"] = Stage("data", data_stage, ("seed", "scale", "model.id", "model.revision", "model.tiny",
+                                                    "data", "chat", "sft.max_length"), (), ("data",))
     train_names = []
     from kit.train import ARM_SECTIONS
 
@@ -62,9 +64,10 @@ def build_stages(recipe) -> dict[str, Any]:
         train_names.append(name)
         stages[name] = Stage(name, arm_stage(arm), common + ("lora", "train") + ARM_SECTIONS[arm], ("data",),
                              (f"arms/{arm}",))
-    stages["eval"] = Stage("eval", eval_stage, common + ("scale", "eval", "arms"), tuple(train_names), ("eval",))
-    stages["probe"] = Stage("probe", probe_stage, common + ("probe", "arms", "eval.benchmarks", "eval.source"),
-                            tuple(train_names), ("probe",))
+    stages["eval"] = Stage("eval", eval_stage, common + ("scale", "eval", "arms", "compare"), tuple(train_names),
+                           ("eval",))
+    stages["probe"] = Stage("probe", probe_stage, common + ("probe", "arms", "compare", "eval.benchmarks",
+                                                            "eval.source"), tuple(train_names), ("probe",))
     stages["report"] = Stage("report", report_stage, ("report",), ("eval", "probe"),
                              ("report.md", "report.html", "plots"))
     return stages
@@ -107,6 +110,11 @@ class Context:
 
     def adapters(self) -> dict[str, Path]:
         return {arm: self.run_dir / "arms" / arm / "adapter" for arm in self.recipe.arms}
+
+    def reference_model(self, name: str):
+        from kit.models import load_reference
+
+        return load_reference(self.recipe, self.recipe.compare[name], self.hw)
 
     def eval_model(self):
         """One base model with every arm's adapter attached (switched per arm)."""

@@ -137,15 +137,22 @@ def aggregate(bench: Benchmark, rows: list[dict[str, Any]], items: list[Item]) -
 def run(ctx) -> dict[str, Any]:
     recipe = ctx.recipe
     out = ctx.run_dir / "eval"
-    models = ["base"] + list(recipe.arms)
+    models = ["base"] + list(recipe.arms) + list(recipe.compare)
     model, tok = ctx.eval_model()
     engine = make_engine(ctx.eval_engine, model, tok, recipe.eval.batch_size, ctx.adapters())
     benches = [benchmarks.get(n) for n in recipe.eval.benchmarks]
     subsets = {b.name: subset(b, recipe.eval, ctx.plan.eval_items[b.name], out) for b in benches}
-    for name in models:
+    for name in ["base"] + list(recipe.arms):  # one base, adapters switched
         engine.select(name)
         for b in benches:
             evaluate_one(engine, name, b, subsets[b.name], recipe, out / "samples" / name / f"{b.name}.jsonl")
+    del engine, model
+    for name in recipe.compare:  # audited full models: one load each
+        ref_model = ctx.reference_model(name)
+        ref_engine = make_engine("hf", ref_model, tok, recipe.eval.batch_size)
+        for b in benches:
+            evaluate_one(ref_engine, name, b, subsets[b.name], recipe, out / "samples" / name / f"{b.name}.jsonl")
+        del ref_engine, ref_model
     scores: dict[str, Any] = {}
     per_item: dict[str, Any] = {}
     for name in models:

@@ -72,11 +72,13 @@ def _compare(base: dict[str, np.ndarray], arm: dict[str, np.ndarray], bench_of: 
     return out
 
 
-def _token_shift(model, tok, arm: str, recipe, run_dir) -> dict[str, Any]:
+def _token_shift(model, tok, arm: str, recipe, run_dir, base_model=None) -> dict[str, Any]:
+    """Token shift of `arm`'s own generations. `model` scores as the arm; the base is `base_model` when
+    given (audited full models), else the same PeftModel with its adapters disabled."""
     from kit.probe.tokens import score_pairs, summarize_token_shift
 
     out = {}
-    select_adapter(model, arm)
+    select_adapter(model, arm if base_model is None else "base")
     for name in recipe.eval.benchmarks:
         rows = [r for r in read_samples(run_dir / "eval" / "samples" / arm / f"{name}.jsonl") if r.get("output_ids")]
         rows = rows[:recipe.probe.token_samples]
@@ -87,7 +89,7 @@ def _token_shift(model, tok, arm: str, recipe, run_dir) -> dict[str, Any]:
         pairs = [(p, o) for p, o in pairs if len(o) >= 2]
         if not pairs:
             continue
-        samples = score_pairs(model, pairs, batch_size=recipe.probe.batch_size)
+        samples = score_pairs(model, pairs, base_model=base_model, batch_size=recipe.probe.batch_size)
         s = summarize_token_shift(samples, tokenizer=tok, top_k=20)
         ranks = np.concatenate([np.asarray(x["rank_base"]) - np.asarray(x["rank_ft"]) for x in samples])
         # sanity: on greedy generations the arm's own top-1 token is what it generated (rank 0)
@@ -125,8 +127,16 @@ def run(ctx) -> dict[str, Any]:
         block["control"] = {**ctrl, "norms": norms}
         block["tokens"] = _token_shift(model, tok, arm, recipe, ctx.run_dir)
         result["arms"][arm] = block
+    for name in recipe.compare:  # audited full models: their own load, the shared base as reference
+        ref = ctx.reference_model(name)
+        block = _compare(base, _features(ref, tok, texts, recipe, "base"), bench_of, groups, n_boot,
+                         recipe.probe.seed)
+        select_adapter(model, "base")
+        block["tokens"] = _token_shift(ref, tok, name, recipe, ctx.run_dir, base_model=model)
+        result["arms"][name] = block
+        del ref
     result["seconds"] = round(time.time() - t0, 2)
     out = ctx.run_dir / "probe"
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(result, default=float))
-    return {"texts": len(texts), "arms": list(recipe.arms), "seconds": result["seconds"]}
+    return {"texts": len(texts), "models": list(result["arms"]), "seconds": result["seconds"]}

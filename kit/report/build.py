@@ -116,6 +116,48 @@ def _ti_table(analysis: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _paper_section(recipe: dict[str, Any], scores: dict[str, Any], analysis: dict[str, Any]) -> list[str]:
+    """The paper's published scores beside this run's, for models the recipe maps to a paper row."""
+    from kit.measure.ti import ti_v2
+    from kit.report.paper_numbers import ORDER, PAPER_ROWS, PAPER_TI
+
+    rows = {m: r for m, r in recipe.get("report", {}).get("paper_rows", {}).items() if m in scores}
+    if not rows:
+        return []
+    models = list(rows)
+    lines = ["## Published numbers beside this run", "",
+             "The paper's Tables 1 and 9–11 (%), and this run's primary scores on the same benchmarks:", "",
+             "| benchmark | " + " | ".join(f"{m}: paper | {m}: ours" for m in models) + " |",
+             "|---|" + "---|---|" * len(models)]
+    for b in ORDER:
+        if b not in scores["base"]:
+            continue
+        cells = []
+        for m in models:
+            ours = scores[m][b]["scores"].get(scores[m][b]["primary"])
+            cells += [_pct(PAPER_ROWS[rows[m]].get(b)), _pct(100 * ours if ours is not None else None)]
+        lines.append(f"| {b} | " + " | ".join(cells) + " |")
+    base_row = rows.get("base")
+    lines += ["", "| model | published TI other / non | recomputed from the paper's scores (v2) | this run (v2) |",
+              "|---|---|---|---|"]
+    groups = {b: scores["base"][b]["group"] for b in scores["base"]}
+    for m in models:
+        if m == "base":
+            continue
+        pub = PAPER_TI.get(rows[m])
+        recomputed = "–"
+        if base_row:
+            common = {b: g for b, g in groups.items() if b in PAPER_ROWS[base_row] and b in PAPER_ROWS[rows[m]]}
+            t = ti_v2({b: PAPER_ROWS[base_row][b] for b in common}, {b: PAPER_ROWS[rows[m]][b] for b in common}, common)
+            recomputed = f"{_pct(t['TI_other'])} / {_pct(t['TI_non'])}"
+        ours = analysis.get(m, {}).get("ti_v2", {})
+        lines.append(f"| {m} ({rows[m]}) | {f'{pub[0]} / {pub[1]}' if pub else '–'} | {recomputed} "
+                     f"| {_pct(ours.get('TI_other'))} / {_pct(ours.get('TI_non'))} |")
+    lines += ["", "The published TI values cannot be reproduced from the paper's own per-benchmark scores with its "
+              "stated formula (see the kit's reference notes); both are shown.", ""]
+    return lines
+
+
 def _settings(recipe: dict[str, Any]) -> list[str]:
     m, s, g, e, c = recipe["model"], recipe["sft"], recipe["grpo"], recipe["eval"], recipe["chat"]
     rows = [
@@ -258,6 +300,7 @@ def build(run_dir: str | Path) -> dict[str, Any]:
     if trunc:
         lines += ["", "Truncated thinking (no `</think>`), share of samples: " +
                   ", ".join(f"{m}/{b} {100 * r:.0f}%" for m, b, r in trunc)]
+    lines += ["", *_paper_section(recipe, scores, analysis)]
     lines += ["", "## Latent and token shift", "", *latent_lines, "",
               "## Settings and deviations from the paper", "", *_settings(recipe), "", "## Plots", ""]
     for title, path in made:
