@@ -38,7 +38,7 @@ def test_smoke_run_writes_report(smoke_run):
     assert "## Transferability Index" in report and "| sft |" in report and "| grpo |" in report
     assert "![" in report and (run_dir / "report.html").read_text().count("data:image/png;base64,") >= 1
     pngs = list((run_dir / "plots").glob("*.png"))
-    assert pngs and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+    assert len(pngs) >= 6 and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
     for arm in ("sft", "grpo"):
         assert (run_dir / "arms" / arm / "adapter" / "adapter_model.safetensors").exists()
         assert (run_dir / "arms" / arm / "adapter" / "README.md").exists()

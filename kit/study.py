@@ -1,0 +1,171 @@
+"""`python -m kit.study RECIPE [key=value ...] [--seeds 0,1,2] [--fresh]`
+
+Runs one recipe for several seeds (each a normal, resumable run in outputs/<name>-seed<k>/) and writes a
+study report, outputs/<name>-study/study.md, that says whether the paper's qualitative finding is
+reproduced, and how strongly:
+  (1) transfer: the RL arm's TI on non-reasoning is above the off-policy SFT arm's;
+  (2) drift: the RL arm moves less from the base than the SFT arm (PCA shift, 1 - CKA, token KL).
+Each claim is checked seed by seed (paired: both arms share the seed's base and data) and summarised with
+a t-interval over seeds. The criteria are fixed here, before any result is seen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from kit.errors import KitError
+
+RL, SFT = "grpo", "sft"
+# two-sided 95% t quantiles for n-1 degrees of freedom
+T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
+
+
+def _mean_ci(values: list[float]) -> tuple[float, float, float]:
+    vals = [v for v in values if v is not None and math.isfinite(v)]
+    if not vals:
+        return float("nan"), float("nan"), float("nan")
+    m = statistics.fmean(vals)
+    if len(vals) < 2:
+        return m, float("nan"), float("nan")
+    half = T95.get(len(vals) - 1, 1.96) * statistics.stdev(vals) / math.sqrt(len(vals))
+    return m, m - half, m + half
+
+
+def seed_metrics(run_dir: Path) -> dict[str, dict[str, float]]:
+    """Per arm: TI (v2) and drift measures of one finished run folder."""
+    analysis = json.loads((run_dir / "analysis.json").read_text())
+    probe_path = run_dir / "probe" / "results.json"
+    probe = json.loads(probe_path.read_text()) if probe_path.exists() else {"arms": {}}
+    out: dict[str, dict[str, float]] = {}
+    for arm, a in analysis.items():
+        m = {"TI_other": a["ti_v2"]["TI_other"], "TI_non": a["ti_v2"]["TI_non"],
+             "math_gain": a["groups"].get("math", {}).get("gain", float("nan")),
+             "non_gain": a["groups"].get("non", {}).get("gain", float("nan")),
+             "other_gain": a["groups"].get("other", {}).get("gain", float("nan"))}
+        p = probe["arms"].get(arm, {})
+        if p.get("pca"):
+            m["pca_d"] = statistics.fmean(v["faithful"]["d"] for v in p["pca"].values())
+        if p.get("cka"):
+            m["one_minus_cka"] = statistics.fmean(p["cka"]["one_minus_cka"])
+        if p.get("tokens"):
+            m["token_kl"] = statistics.fmean(t["kl"] for t in p["tokens"].values())
+        out[arm] = m
+    return out
+
+
+def verdict(diffs: list[float], higher_is_finding: bool) -> tuple[str, str]:
+    """(short verdict, detail) for per-seed differences RL - SFT."""
+    vals = [d for d in diffs if d is not None and math.isfinite(d)]
+    if len(vals) < 2:
+        return "undetermined", f"only {len(vals)} seed(s) with a defined value"
+    sign = 1 if higher_is_finding else -1
+    agree = sum(1 for d in vals if sign * d > 0)
+    m, lo, hi = _mean_ci(vals)
+    excludes = (lo > 0) if higher_is_finding else (hi < 0)
+    if agree == len(vals) and excludes:
+        word = "reproduced"
+    elif agree > len(vals) / 2:
+        word = "weakly reproduced (same direction in most seeds, interval includes 0)" if not excludes else "reproduced"
+    elif agree == 0 and ((hi < 0) if higher_is_finding else (lo > 0)):
+        word = "reversed"
+    else:
+        word = "not reproduced"
+    return word, f"RL − SFT per seed: {', '.join(f'{d:+.3g}' for d in vals)}; mean {m:+.3g} [95% t-CI {lo:+.3g}, {hi:+.3g}]; same direction as the paper in {agree}/{len(vals)} seeds"
+
+
+def write_report(name: str, seeds: list[int], per_seed: dict[int, dict[str, dict[str, float]]], out: Path,
+                 wall: dict[int, float]) -> dict[str, Any]:
+    from kit.report import plots
+
+    out.mkdir(parents=True, exist_ok=True)
+    arms = sorted({a for s in per_seed.values() for a in s})
+    keys = ["TI_other", "TI_non", "math_gain", "other_gain", "non_gain", "pca_d", "one_minus_cka", "token_kl"]
+    lines = [f"# Study: {name}, seeds {', '.join(map(str, seeds))}", "",
+             "Each seed is a full run (its own report: outputs/<name>-seed<k>/report.md). Values per seed, then the "
+             "mean with a 95% t-interval over seeds.", "",
+             "| arm | measure | " + " | ".join(f"seed {s}" for s in seeds) + " | mean [95% CI] |",
+             "|---|---|" + "---|" * len(seeds) + "---|"]
+    for arm in arms:
+        for k in keys:
+            vals = [per_seed[s].get(arm, {}).get(k, float("nan")) for s in seeds]
+            if all(not math.isfinite(v) for v in vals):
+                continue
+            m, lo, hi = _mean_ci(vals)
+            lines.append(f"| {arm} | {k} | " + " | ".join(f"{v:.3g}" for v in vals) + f" | {m:.3g} [{lo:.3g}, {hi:.3g}] |")
+    findings: dict[str, Any] = {}
+    if RL in arms and SFT in arms:
+        checks = [("transfer to non-reasoning: TI_non(RL) > TI_non(SFT)", "TI_non", True),
+                  ("transfer to other reasoning: TI_other(RL) > TI_other(SFT)", "TI_other", True),
+                  ("non-reasoning gain (points): RL > SFT", "non_gain", True),
+                  ("latent drift: PCA shift d(RL) < d(SFT)", "pca_d", False),
+                  ("latent drift: 1 - CKA(RL) < 1 - CKA(SFT)", "one_minus_cka", False),
+                  ("token drift: KL(RL) < KL(SFT)", "token_kl", False)]
+        lines += ["", "## Is the paper's finding reproduced?", "",
+                  "Criteria fixed before running: a claim is *reproduced* when RL − SFT has the paper's sign in every "
+                  "seed and the 95% t-interval over seeds excludes 0; *weakly reproduced* when the sign agrees in most "
+                  "seeds; *reversed* when it has the opposite sign in every seed with an interval excluding 0.", "",
+                  "| claim | verdict | evidence |", "|---|---|---|"]
+        for title, key, higher in checks:
+            diffs = [per_seed[s].get(RL, {}).get(key, float("nan")) - per_seed[s].get(SFT, {}).get(key, float("nan"))
+                     for s in seeds]
+            word, detail = verdict(diffs, higher)
+            findings[key] = {"claim": title, "verdict": word, "diffs": diffs}
+            lines.append(f"| {title} | **{word}** | {detail} |")
+        lines += ["", "TI divides by the math gain; where an arm gained nothing on math its TI is undefined and "
+                  "the seed is left out of that claim (the gains in points are shown beside it)."]
+    lines += ["", "Wall time per seed: " + ", ".join(f"seed {s} {wall.get(s, float('nan')):.0f} s" for s in seeds)]
+    pts = {f"{arm} s{s}": per_seed[s][arm] for s in seeds for arm in per_seed[s]}
+    ti_points = {k: {"TI_other": v["TI_other"], "TI_non": v["TI_non"], "TI_other_ci": [v["TI_other"]] * 2,
+                     "TI_non_ci": [v["TI_non"]] * 2} for k, v in pts.items()}
+    plots.ti_scatter(ti_points, out / "ti_by_seed.png")
+    lines += ["", "![TI by seed](ti_by_seed.png)", ""]
+    (out / "study.md").write_text("\n".join(lines) + "\n")
+    (out / "study.json").write_text(json.dumps({"seeds": seeds, "per_seed": per_seed, "findings": findings},
+                                               indent=1, default=float))
+    return findings
+
+
+def main(argv: list[str] | None = None) -> int:
+    from kit import recipe as recipe_mod
+    from kit.run import main as run_main
+
+    ap = argparse.ArgumentParser(prog="python -m kit.study", description=__doc__.splitlines()[0])
+    ap.add_argument("recipe")
+    ap.add_argument("overrides", nargs="*")
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--fresh", action="store_true")
+    args = ap.parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+        base = recipe_mod.load(args.recipe, args.overrides)
+    except (KitError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    wall: dict[int, float] = {}
+    per_seed: dict[int, dict[str, dict[str, float]]] = {}
+    for s in seeds:
+        name = f"{base.name}-seed{s}"
+        t0 = time.time()
+        print(f"=== seed {s}: outputs/{name} ===", flush=True)
+        rc = run_main([args.recipe, *args.overrides, f"seed={s}", f"run_name={name}"] + (["--fresh"] if args.fresh else []))
+        if rc != 0:
+            return rc
+        wall[s] = time.time() - t0
+        per_seed[s] = seed_metrics(Path(base.output_dir) / name)
+    out = Path(base.output_dir) / f"{base.name}-study"
+    findings = write_report(base.name, seeds, per_seed, out, wall)
+    for f in findings.values():
+        print(f"{f['claim']}: {f['verdict']}")
+    print(f"study report: {out / 'study.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
