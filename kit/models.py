@@ -21,6 +21,8 @@ from kit.errors import KitError
 from kit.hardware import Hardware, choose_backend, choose_dtype
 
 TINY_ID = "tiny-random-qwen3"
+TOY_ID = "toy-qwen3"  # the CPU mini-world's pretrained base (kit/toy), built once and cached
+BUILT_IDS = (TINY_ID, TOY_ID)  # ids the kit builds itself: no Hub revision, their own tokenizer folder
 
 
 def qwen3_tokenizer_dir() -> Path:
@@ -75,7 +77,14 @@ def build_tiny(model_cfg, cache_root: Path) -> Path:
 
 
 def resolve_path(model_cfg, cache_root: Path) -> str:
-    return str(build_tiny(model_cfg, cache_root)) if model_cfg.id == TINY_ID else model_cfg.id
+    """A local folder for the kit's built models, else the Hub id (or local path) as given."""
+    if model_cfg.id == TINY_ID:
+        return str(build_tiny(model_cfg, cache_root))
+    if model_cfg.id == TOY_ID:
+        from kit.toy.pretrain import ensure_base
+
+        return str(ensure_base(cache_root / "toy", quick=model_cfg.toy_quick, log=print))
+    return model_cfg.id
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -95,7 +104,7 @@ def _load_hf(model_cfg, path: str, dtype: str, hw: Hardware, for_training: bool)
     from kit.compat import disable_bnb_cpu_packing
 
     kwargs: dict[str, Any] = {"dtype": _torch_dtype(dtype)}
-    if model_cfg.id != TINY_ID:
+    if model_cfg.id not in BUILT_IDS:
         kwargs["revision"] = model_cfg.revision
     if model_cfg.load_in_4bit:
         kwargs["quantization_config"] = BitsAndBytesConfig(
@@ -123,7 +132,7 @@ def _load_unsloth(model_cfg, path: str, dtype: str, hw: Hardware, for_training: 
 
     model, _tok = FastLanguageModel.from_pretrained(
         model_name=path, max_seq_length=model_cfg.max_seq_length, load_in_4bit=model_cfg.load_in_4bit,
-        dtype=_torch_dtype(dtype), revision=None if model_cfg.id == TINY_ID else model_cfg.revision,
+        dtype=_torch_dtype(dtype), revision=None if model_cfg.id in BUILT_IDS else model_cfg.revision,
     )
     return model
 
@@ -136,7 +145,7 @@ def load_base(recipe, hw: Hardware, cache_root: Path, for_training: bool = False
     backend = choose_backend(recipe.model.backend, hw)
     dtype = choose_dtype(recipe.model.dtype, hw)
     path = resolve_path(recipe.model, cache_root)
-    tok = load_tokenizer(recipe.model, path if recipe.model.id == TINY_ID else None)
+    tok = load_tokenizer(recipe.model, path if recipe.model.id in BUILT_IDS else None)
     model = BACKENDS[backend](recipe.model, path, dtype, hw, for_training)
     return model, tok, backend
 

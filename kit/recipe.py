@@ -46,7 +46,7 @@ class TinyCfg:
 
 @dataclass
 class ModelCfg:
-    id: str = knob("tiny-random-qwen3", help="Hub id (e.g. Qwen/Qwen3-0.6B-Base) or tiny-random-qwen3")
+    id: str = knob("tiny-random-qwen3", help="Hub id (e.g. Qwen/Qwen3-0.6B-Base), tiny-random-qwen3 or toy-qwen3")
     revision: str = knob("main", help="Hub revision (commit sha) to pin")
     backend: str = knob("auto", choices=("auto", "hf", "unsloth"))
     dtype: str = knob("auto", choices=("auto", "float32", "bfloat16", "float16"))
@@ -54,6 +54,7 @@ class ModelCfg:
     max_seq_length: int = knob(1024, lo=32)
     gpu_memory_utilization: float = knob(0.6, lo=0.05, hi=0.98, help="vLLM share of GPU memory")
     tiny: TinyCfg = knob(factory=TinyCfg)
+    toy_quick: bool = knob(False, help="model.id=toy-qwen3: the quicker, weaker toy base (CI)")
 
 
 @dataclass
@@ -82,7 +83,7 @@ class ChatCfg:
 
 @dataclass
 class DataCfg:
-    source: str = knob("fixtures", choices=("fixtures", "hub"))
+    source: str = knob("fixtures", choices=("fixtures", "hub", "toy"))
     rl_dataset: str = knob("ReasoningTransferability/math_rl_48k")
     rl_revision: str = knob("main")
     sft_dataset: str = knob("ReasoningTransferability/math_sft_40K")

@@ -55,7 +55,7 @@ def build_stages(recipe) -> dict[str, Any]:
     stages = {}
     if recipe.arms:  # an audit (compare only) trains nothing and needs no training data
         stages["data"] = Stage("data", data_stage, ("seed", "scale", "model.id", "model.revision", "model.tiny",
-                                                    "data", "chat", "sft.max_length"), (), ("data",))
+                                                    "model.toy_quick", "data", "chat", "sft.max_length"), (), ("data",))
     train_names = []
     from kit.train import ARM_SECTIONS
 
@@ -96,9 +96,9 @@ class Context:
 
     def tokenizer(self):
         if self._tok is None:
-            from kit.models import load_tokenizer, resolve_path, TINY_ID
+            from kit.models import BUILT_IDS, load_tokenizer, resolve_path
 
-            path = resolve_path(self.recipe.model, self.cache_root) if self.recipe.model.id == TINY_ID else None
+            path = resolve_path(self.recipe.model, self.cache_root) if self.recipe.model.id in BUILT_IDS else None
             self._tok = load_tokenizer(self.recipe.model, path)
         return self._tok
 
@@ -238,7 +238,7 @@ def _main(args: argparse.Namespace) -> int:
 def _available(recipe) -> int | None:
     """With fixtures the pool of problems is tiny and known; the Hub's size is only known after loading."""
     if recipe.data.source != "fixtures":
-        return None
+        return None  # the Hub's size is known after loading; the toy world generates what it is asked for
     from kit.data.train_sets import FIXTURES
 
     return sum(1 for _ in open(FIXTURES / f"{recipe.data.sft_dataset.split('/')[-1]}.jsonl"))

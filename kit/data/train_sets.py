@@ -52,8 +52,23 @@ def _load(dataset: str, revision: str, use_fixtures: bool) -> list[dict[str, Any
                        "Use data.source=fixtures to run offline.") from exc
 
 
+def toy_problems(data_cfg, per_task: int = 1000) -> list[Problem]:
+    """The CPU mini-world's math training problems with the program-written teacher traces (kit/toy)."""
+    from kit.toy.world import make_split, tasks_in, teacher_trace
+
+    out = [Problem(p.question, p.answer, teacher_trace(p), p.task)
+           for task in tasks_in("math") for p in make_split(task, per_task, data_cfg.seed, part="train")]
+    if data_cfg.sft_target != "no_think":
+        raise KitError("data.source=toy has no-think teacher traces only; set data.sft_target=no_think")
+    return out
+
+
 def load_problems(data_cfg) -> list[Problem]:
     """Problems present in both sets, in a seeded random order."""
+    if data_cfg.source == "toy":
+        problems = toy_problems(data_cfg)
+        random.Random(data_cfg.seed).shuffle(problems)
+        return problems
     fixtures = data_cfg.source == "fixtures"
     rl = _load(data_cfg.rl_dataset, data_cfg.rl_revision, fixtures)
     sft = _load(data_cfg.sft_dataset, data_cfg.sft_revision, fixtures)
