@@ -30,7 +30,8 @@ from typing import Any
 
 from kit.errors import KitError
 from kit.eval.benchmarks import register
-from kit.eval.benchmarks.base import Benchmark, Decode, HubSource, Item, fixture_rows, hub_rows
+from kit.eval.benchmarks.base import (Benchmark, Decode, HubSource, Item, fixture_rows, hub_rows,
+                                      mean_of_task_means)
 from kit.eval.scoring.choice import acp_paper_letter, acp_paper_match, strict_letter
 
 TASKS = ("app", "areach", "just", "land", "prog", "reach", "val")
@@ -291,15 +292,4 @@ class ACPBench(Benchmark):
 
     def aggregate(self, item_scores: list[dict[str, float]]) -> dict[str, float]:
         """Mean over the tasks present of each task's mean; per-task columns `paper_<task>`, `fixed_<task>`."""
-        by_task: dict[str, list[dict[str, float]]] = {}
-        for s in item_scores:
-            by_task.setdefault(TASKS[int(round(s["_task"]))], []).append(s)
-        out: dict[str, float] = {}
-        for col in ("paper", "fixed"):
-            means = {t: sum(s[col] for s in rows) / len(rows) for t, rows in by_task.items()}
-            if means:
-                out[col] = sum(means.values()) / len(means)
-            for t in TASKS:
-                if t in means:
-                    out[f"{col}_{t}"] = means[t]
-        return out
+        return mean_of_task_means(item_scores, TASKS)

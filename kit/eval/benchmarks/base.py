@@ -137,6 +137,23 @@ def mean_columns(rows: list[dict[str, float]]) -> dict[str, float]:
     return {k: sum(float(r[k]) for r in rows) / len(rows) for k in keys}
 
 
+def mean_of_task_means(item_scores: list[dict[str, float]], tasks: tuple[str, ...] | list[str],
+                       columns: tuple[str, ...] = ("paper", "fixed")) -> dict[str, float]:
+    """Equal-weight mean over sub-tasks of each sub-task's mean (the paper averages HaluEval's and ACPBench's
+    tasks), plus per-task columns `<column>_<task>`. Items carry `_task`, their task's index in `tasks`;
+    the same grouping is the bootstrap's strata (`Benchmark.stratum`)."""
+    by_task: dict[str, list[dict[str, float]]] = {}
+    for s in item_scores:
+        by_task.setdefault(tasks[int(round(s["_task"]))], []).append(s)
+    out: dict[str, float] = {}
+    for col in columns:
+        means = {t: sum(s[col] for s in rows) / len(rows) for t, rows in by_task.items()}
+        if means:
+            out[col] = sum(means.values()) / len(means)
+        out.update({f"{col}_{t}": means[t] for t in tasks if t in means})
+    return out
+
+
 def fixture_path(name: str) -> Path:
     return FIXTURE_DIR / f"{name}.jsonl"
 

@@ -32,7 +32,8 @@ import dataclasses
 from typing import Any
 
 from kit.eval.benchmarks import register
-from kit.eval.benchmarks.base import Benchmark, Decode, HubSource, Item, fixture_rows, hub_rows
+from kit.eval.benchmarks.base import (Benchmark, Decode, HubSource, Item, fixture_rows, hub_rows,
+                                      mean_of_task_means)
 from kit.eval.scoring.text import find_yes_no, paper_yes_no
 
 TASKS = ("qa", "dialogue", "summarization")
@@ -152,15 +153,4 @@ class HaluEval(Benchmark):
 
     def aggregate(self, item_scores: list[dict[str, float]]) -> dict[str, float]:
         """Mean over the tasks present of each task's accuracy; per-task columns `paper_<task>`, `fixed_<task>`."""
-        by_task: dict[str, list[dict[str, float]]] = {}
-        for s in item_scores:
-            by_task.setdefault(TASKS[int(round(s["_task"]))], []).append(s)
-        out: dict[str, float] = {}
-        for col in ("paper", "fixed"):
-            means = {t: sum(s[col] for s in rows) / len(rows) for t, rows in by_task.items()}
-            if means:
-                out[col] = sum(means.values()) / len(means)
-            for t in TASKS:
-                if t in means:
-                    out[f"{col}_{t}"] = means[t]
-        return out
+        return mean_of_task_means(item_scores, TASKS)
