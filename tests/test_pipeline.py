@@ -22,13 +22,12 @@ STAGES = ["data", "train_sft", "train_grpo", "eval", "probe", "report"]
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory, kit_cache):
     out = tmp_path_factory.mktemp("smoke")
-    t0 = time.time()
     res = run_kit(SMOKE, f"output_dir={out}")
-    return out / "smoke", res, time.time() - t0
+    return out / "smoke", res
 
 
 def test_smoke_run_writes_report(smoke_run):
-    run_dir, res, seconds = smoke_run
+    run_dir, res = smoke_run
     assert res.returncode == 0, res.stderr[-3000:]
     for stage in STAGES:
         m = json.loads((run_dir / "manifests" / f"{stage}.json").read_text())
@@ -45,11 +44,10 @@ def test_smoke_run_writes_report(smoke_run):
     scores = json.loads((run_dir / "eval" / "scores.json").read_text())
     assert set(scores) == {"base", "sft", "grpo"}
     assert (run_dir / "recipe.resolved.yaml").exists()
-    assert seconds < 400  # the budget is 3 minutes on 2 cores; this is a loose CI guard
 
 
 def test_rerun_skips_every_stage(smoke_run):
-    run_dir, _, _ = smoke_run
+    run_dir, _ = smoke_run
     before = {s: (run_dir / "manifests" / f"{s}.json").stat().st_mtime_ns for s in STAGES}
     res = run_kit(SMOKE, f"output_dir={run_dir.parent}")
     assert res.returncode == 0, res.stderr[-2000:]
@@ -59,7 +57,7 @@ def test_rerun_skips_every_stage(smoke_run):
 
 
 def test_changed_settings_are_refused_then_fresh_redoes(smoke_run):
-    run_dir, _, _ = smoke_run
+    run_dir, _ = smoke_run
     res = run_kit(SMOKE, f"output_dir={run_dir.parent}", "report.bootstrap=50")
     assert res.returncode == 2
     assert "stage 'report' was finished with different settings (changed: report.bootstrap)" in res.stderr
@@ -70,7 +68,7 @@ def test_changed_settings_are_refused_then_fresh_redoes(smoke_run):
 
 
 def test_report_rebuilds_from_the_run_folder(smoke_run):
-    run_dir, _, _ = smoke_run
+    run_dir, _ = smoke_run
     (run_dir / "report.md").unlink()
     res = subprocess.run([sys.executable, "-m", "kit.report", str(run_dir)], capture_output=True, text=True,
                          cwd=ROOT, timeout=300)

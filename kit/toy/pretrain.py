@@ -235,7 +235,7 @@ def train(model, tok, cfg: BuildCfg, log: Callable[[str], None] | None = None,
 # -----------------------------------------------------------------------------------------------------
 # evaluation
 
-def greedy_answers(model, tok, questions: list[str], max_new_tokens: int = 40, batch_size: int = 64) -> list[str]:
+def greedy_answers(model, tok, questions: list[str], max_new_tokens: int = 64, batch_size: int = 64) -> list[str]:
     """Greedy completions (decoded, special tokens dropped) for bare questions in the chat format."""
     import torch
 
@@ -255,7 +255,7 @@ def greedy_answers(model, tok, questions: list[str], max_new_tokens: int = 40, b
     return out
 
 
-def evaluate_base(model, tok, per_task: int = 60, seed: int = 0, max_new_tokens: int = 40) -> dict[str, Any]:
+def evaluate_base(model, tok, per_task: int = 60, seed: int = 0, max_new_tokens: int = 64) -> dict[str, Any]:
     """Greedy accuracy on each task's held-out eval split: {"tasks": {task: acc}, "groups": {group: mean},
     "majority": {task: accuracy of always giving the most common gold answer}}."""
     from collections import Counter

@@ -31,7 +31,7 @@ from typing import Any, Callable
 from kit.eval.scoring.boxed import last_boxed
 
 # Bump when a generator, a template or the fact table changes: cached toy bases are keyed by it.
-WORLD_VERSION = "toy-world-1"
+WORLD_VERSION = "toy-world-2"
 
 GROUPS: tuple[str, ...] = ("math", "other", "non")
 PARTS: tuple[str, ...] = ("eval", "train", "pretrain")
@@ -203,68 +203,82 @@ def _gen_math_shop(rng: random.Random) -> Problem:
 
 
 # -----------------------------------------------------------------------------------------------------
-# teacher traces (math only): verbose, program-written, unlike the base's one-line answers
+# math solutions: each operation as (a sentence for the teacher, its equation). The base writes only the
+# equations ("6 * 8 = 48. 48 - 5 = 43. The answer is \\boxed{43}."); the teacher writes a verbose trace
+# around them (`teacher_trace`), so the two styles share the arithmetic and differ in everything else.
 
 _OPENERS = ("Okay, let me work through this carefully.", "Alright, let me think about this step by step.",
             "Okay, let me solve this one step at a time.")
 _LINKS = ("First,", "Next,", "After that,", "Then,", "Finally,")
 
 
-def _trace_items(p: Problem) -> str:
+def _items_steps(p: Problem) -> list[tuple[str, str | None]]:
     m = p.meta
     name, item, box = m["name"], m["item"], m["box"]
-    lines, eqs = [], []
+    out: list[tuple[str, str | None]] = []
     for i, s in enumerate(m["steps"]):
         link = _LINKS[0] if i == 0 else (_LINKS[-1] if i == len(m["steps"]) - 1 else _LINKS[min(i, 3)])
         k = s["kind"]
-        if k == "boxes":
+        if k == "start":
+            out.append((f"{link} {name} starts with {s['value']} {item}.", None))
+        elif k == "boxes":
             eq = f"{s['a']} * {s['b']} = {s['value']}"
-            lines.append(f"{link} {name} has {s['a']} {box} with {s['b']} {item} in each, so that is {eq} {item}.")
-        elif k == "start":
-            lines.append(f"{link} {name} starts with {s['value']} {item}.")
-            continue
+            out.append((f"{link} {name} has {s['a']} {box} with {s['b']} {item} in each, so that is {eq} {item}.", eq))
         elif k in ("give", "lose"):
             eq = f"{s['prev']} - {s['c']} = {s['value']}"
-            lines.append(f"{link} {name} {'gives away' if k == 'give' else 'loses'} {s['c']}, so {eq} {item} are left.")
+            verb = "gives away" if k == "give" else "loses"
+            out.append((f"{link} {name} {verb} {s['c']}, so {eq} {item} are left.", eq))
         elif k in ("buy", "find"):
             eq = f"{s['prev']} + {s['c']} = {s['value']}"
-            lines.append(f"{link} {name} {'buys' if k == 'buy' else 'finds'} {s['c']} more, so now there are {eq} {item}.")
+            verb = "buys" if k == "buy" else "finds"
+            out.append((f"{link} {name} {verb} {s['c']} more, so now there are {eq} {item}.", eq))
         elif k == "double":
             eq = f"{s['prev']} * 2 = {s['value']}"
-            lines.append(f"{link} the number of {item} doubles, so {eq}.")
+            out.append((f"{link} the number of {item} doubles, so {eq}.", eq))
         else:
             eq = f"{s['prev']} / {s['c']} = {s['value']}"
-            lines.append(f"{link} the {item} are shared among {s['c']} friends, so one share is {eq} {item}.")
-        eqs.append(eq)
-    return _wrap_trace(p, lines, eqs)
+            out.append((f"{link} the {item} are shared among {s['c']} friends, so one share is {eq} {item}.", eq))
+    return out
 
 
-def _trace_shop(p: Problem) -> str:
+def _shop_steps(p: Problem) -> list[tuple[str, str | None]]:
     m = p.meta
     a = m["x"] * m["p1"]
-    lines = [f"First, {m['x']} {m['g1']}s at {m['p1']} dollars each cost {m['x']} * {m['p1']} = {a} dollars."]
-    eqs = [f"{m['x']} * {m['p1']} = {a}"]
+    eq = f"{m['x']} * {m['p1']} = {a}"
+    out: list[tuple[str, str | None]] = [(f"First, {m['x']} {m['g1']}s at {m['p1']} dollars each cost {eq} dollars.", eq)]
     if m["y"] > 1:
         b = m["y"] * m["p2"]
-        lines.append(f"Next, {m['y']} {m['g2']}s at {m['p2']} dollars each cost {m['y']} * {m['p2']} = {b} dollars.")
-        eqs.append(f"{m['y']} * {m['p2']} = {b}")
+        eq = f"{m['y']} * {m['p2']} = {b}"
+        out.append((f"Next, {m['y']} {m['g2']}s at {m['p2']} dollars each cost {eq} dollars.", eq))
     else:
         b = m["p2"]
-        lines.append(f"Next, one {m['g2']} costs {b} dollars.")
+        out.append((f"Next, one {m['g2']} costs {b} dollars.", None))
     eq = f"{a} + {b} = {m['total']}"
-    lines.append(f"So the total is {eq} dollars.")
-    eqs.append(eq)
+    out.append((f"So the total is {eq} dollars.", eq))
     if "bill" in m:
         eq = f"{m['bill']} - {m['total']} = {p.answer}"
-        lines.append(f"Then {m['name']} pays with {m['bill']} dollars, so the change is {eq} dollars.")
-        eqs.append(eq)
-    return _wrap_trace(p, lines, eqs)
+        out.append((f"Then {m['name']} pays with {m['bill']} dollars, so the change is {eq} dollars.", eq))
+    return out
 
 
-def _wrap_trace(p: Problem, lines: list[str], eqs: list[str]) -> str:
+_MATH_STEPS = {"math_items": _items_steps, "math_shop": _shop_steps}
+
+
+def _equations(p: Problem) -> list[str]:
+    return [eq for _, eq in _MATH_STEPS[p.task](p) if eq]
+
+
+def _math_style(p: Problem) -> str:
+    """The base's math answer: the bare equations, one per operation, then the boxed result (one line)."""
+    return " ".join(f"{eq}." for eq in _equations(p)) + f" The answer is \\boxed{{{p.answer}}}."
+
+
+def _math_trace(p: Problem) -> str:
+    """The teacher's answer: an opener, a sentence per step, a double-check, the boxed result (lines)."""
+    steps = _MATH_STEPS[p.task](p)
     opener = _OPENERS[int(hashlib.sha256(p.question.encode()).hexdigest(), 16) % len(_OPENERS)]
-    check = "; ".join(eqs) if eqs else f"{p.answer}"
-    return "\n".join([opener, *lines, f"Wait, let me double-check: {check}. Yes, that is right.",
+    check = "; ".join(eq for _, eq in steps if eq)
+    return "\n".join([opener, *(line for line, _ in steps), f"Wait, let me double-check: {check}. Yes, that is right.",
                       f"So the final answer is \\boxed{{{p.answer}}}."])
 
 
@@ -328,7 +342,7 @@ def _gen_order(rng: random.Random) -> Problem:
 # other reasoning: counting a word in a list
 
 def _gen_count(rng: random.Random) -> Problem:
-    n = rng.randint(4, 9)
+    n = rng.randint(3, 7)
     items = [rng.choice(COLORS) for _ in range(n)]
     target = rng.choice(items)
     question = f"Here is a list: {', '.join(items)}. How many times does {target} appear in the list?"
@@ -421,8 +435,8 @@ def _gen_upper(rng: random.Random) -> Problem:
 # registry and splits
 
 TASKS: dict[str, Task] = {
-    "math_items": Task("math_items", "math", _gen_math_items, _verify_boxed_int, _boxed_style, _trace_items),
-    "math_shop": Task("math_shop", "math", _gen_math_shop, _verify_boxed_int, _boxed_style, _trace_shop),
+    "math_items": Task("math_items", "math", _gen_math_items, _verify_boxed_int, _math_style, _math_trace),
+    "math_shop": Task("math_shop", "math", _gen_math_shop, _verify_boxed_int, _math_style, _math_trace),
     "logic": Task("logic", "other", _gen_logic, _verify_boxed_str, _boxed_style),
     "order": Task("order", "other", _gen_order, _verify_boxed_str, _boxed_style),
     "count": Task("count", "other", _gen_count, _verify_boxed_int, _boxed_style),
@@ -487,7 +501,8 @@ def verify(answer_text: str, problem: Problem) -> bool:
 
 
 def base_style(problem: Problem) -> str:
-    """The base model's own response to a problem: one short line, no reasoning."""
+    """The base model's own response to a problem, one short line: the bare equations and the boxed answer
+    (math), "The answer is \\boxed{...}." (other reasoning), the answer itself (non-reasoning)."""
     return TASKS[problem.task].base_style(problem)
 
 
