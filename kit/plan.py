@@ -40,7 +40,20 @@ QWEN3_SHAPES = {
 }
 VOCAB = 151936
 # Sustained throughput assumptions: (training/scoring FLOP/s, memory bandwidth B/s, per-step overhead s).
-SPEED = {"cpu": (3e10, 2e10, 0.25), "gpu": (1.5e14, 1.5e12, 0.05)}
+# GPU rows are ~30-40 % of each card's dense 16-bit peak and ~50 % of its memory bandwidth (4-bit kernels and
+# LoRA overheads included); `gpu` is the H100-class default when the card is unknown or absent.
+SPEED = {"cpu": (3e10, 2e10, 0.25), "gpu": (1.5e14, 1.5e12, 0.05), "T4": (2e13, 1.6e11, 0.1),
+         "L4": (4e13, 1.5e11, 0.08), "A100": (1e14, 8e11, 0.05), "H100": (1.5e14, 1.5e12, 0.05),
+         "H200": (1.6e14, 2.2e12, 0.05)}
+
+
+def speed_for(hw: Hardware, on_gpu: bool) -> tuple[float, float, float]:
+    if not on_gpu:
+        return SPEED["cpu"]
+    for key in ("T4", "L4", "A100", "H100", "H200"):
+        if hw.cuda and key in hw.name:
+            return SPEED[key]
+    return SPEED["gpu"]
 
 
 @dataclass
@@ -149,7 +162,7 @@ def make_plan(recipe, hw: Hardware, dtype: str, available_problems: int | None =
         shape = None
         plan.notes.append(f"no shape known for {recipe.model.id}: memory and time not estimated")
     on_gpu = hw.cuda or recipe.model.id != "tiny-random-qwen3"
-    flops, bandwidth, overhead = SPEED["gpu" if on_gpu else "cpu"]
+    flops, bandwidth, overhead = speed_for(hw, on_gpu)
     if on_gpu and not hw.cuda:
         plan.notes.append("no GPU here: times assume one GPU at ~150 TFLOP/s and ~1.5 TB/s (H100-class, 4-bit)")
     dt_bytes = 4.0 if dtype == "float32" else 2.0
