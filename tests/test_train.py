@@ -50,6 +50,16 @@ def test_correctness_reward(completion, ids, expected):
     assert _reward(Correctness)([""], [completion], completion_ids=[ids], answer=["4"]) == [expected]
 
 
+def test_reward_ignores_trainer_objects_among_columns():
+    """TRL passes trainer_state, log_extra … beside the dataset columns; only per-row lists are rows."""
+    from types import SimpleNamespace
+
+    r = _reward(Correctness)
+    got = r(["", ""], ["$\\boxed{4}$", "$\\boxed{3}$"], completion_ids=[[1, 151645]] * 2, answer=["4", "4"],
+            trainer_state=SimpleNamespace(global_step=3), log_extra=print)
+    assert got == [1.0, 0.0]
+
+
 def test_correctness_reward_thinking_needs_closed_reasoning():
     r = _reward(Correctness, thinking=True)
     assert r([""] * 2, ["hmm $\\boxed{4}$", "hmm</think>$\\boxed{4}$"], completion_ids=[[1], [1]],

@@ -40,10 +40,12 @@ class _Reward:
     def __call__(self, prompts: list[Any], completions: list[Any], completion_ids: list[list[int]] | None = None,
                  **columns: Any) -> list[float]:
         ids = completion_ids or [None] * len(completions)
+        # dataset columns arrive as per-completion lists; TRL also passes objects (trainer_state, log_metric …)
+        per_row = {k: v for k, v in columns.items() if isinstance(v, (list, tuple)) and len(v) == len(completions)}
         out = []
         for i, completion in enumerate(completions):
             text = completion if isinstance(completion, str) else completion[0]["content"]
-            out.append(0.0 if self.truncated(ids[i]) else self.score(text, {k: v[i] for k, v in columns.items()}))
+            out.append(0.0 if self.truncated(ids[i]) else self.score(text, {k: v[i] for k, v in per_row.items()}))
         return out
 
     def score(self, text: str, row: dict[str, Any]) -> float:
