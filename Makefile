@@ -1,5 +1,6 @@
 # Two commands a fresh machine can run (each installs what it needs into .venv first):
 #   make smoke   the whole study in miniature on CPU (recipes/smoke.yaml), report in outputs/smoke/
+#   make toy     the CPU mini-study: the paper's experiment in miniature, 3 seeds (kit/toy, recipes/toy.yaml)
 #   make test    the test suite
 # On a machine whose pip would pick a CUDA torch, point TORCH_INDEX at PyTorch's CPU wheel index, e.g.
 #   make test TORCH_INDEX="--index-url https://download.pytorch.org/whl/cpu"
@@ -9,7 +10,7 @@ TORCH_INDEX ?=
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: smoke test install clean
+.PHONY: smoke toy test install clean
 
 $(STAMP): pyproject.toml requirements/cpu.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +24,9 @@ install: $(STAMP)
 
 smoke: $(STAMP)
 	$(PY) -m kit.run recipes/smoke.yaml
+
+toy: $(STAMP)
+	$(PY) -m kit.study recipes/toy.yaml --seeds 0,1,2
 
 test: $(STAMP)
 	$(PY) -m pytest
