@@ -2,10 +2,10 @@
 generator and an exact verifier.
 
 - math (the training domain): multi-step arithmetic word problems, 2-4 operations, integer answers in
-  0..99. The answer goes in `\\boxed{}`.
-- other reasoning (never trained on): boolean logic over named variables, ordering people by stated
-  relations, counting a word in a list. The answer goes in `\\boxed{}` too, so the "reason, then box" habit
-  matters across both reasoning groups.
+  0..99. The answer goes in `\\boxed{}`; the base writes the bare equations before it.
+- other reasoning (never trained on): boolean logic over named variables, picking who has the most (or
+  fewest) of something from stated amounts, counting a word in a list. The answer goes in `\\boxed{}` too,
+  so the "reason, then box" habit matters across both reasoning groups.
 - non-reasoning (never trained on): recall of invented facts that appear in the pretraining corpus, copying
   a word with a separator, writing words in upper case. The answer is given directly (no box) and checked
   as an exact string after stripping.
@@ -318,24 +318,19 @@ def _gen_logic(rng: random.Random) -> Problem:
 
 
 # -----------------------------------------------------------------------------------------------------
-# other reasoning: ordering by stated relations
+# other reasoning: comparing stated quantities
 
-_RELATIONS = (("taller", "shorter", "tallest", "shortest"), ("older", "younger", "oldest", "youngest"),
-              ("faster", "slower", "fastest", "slowest"))
-
-
-def _gen_order(rng: random.Random) -> Problem:
+def _gen_compare(rng: random.Random) -> Problem:
     k = rng.randint(3, 4)
-    people = rng.sample(NAMES, k)  # people[0] is the most (tallest, oldest, ...)
-    more, less, most, least = rng.choice(_RELATIONS)
-    facts = []
-    for hi, lo in zip(people, people[1:]):
-        facts.append(f"{hi} is {more} than {lo}." if rng.random() < 0.5 else f"{lo} is {less} than {hi}.")
-    rng.shuffle(facts)
+    people = rng.sample(NAMES, k)
+    values = rng.sample(range(1, 61), k)
+    item = rng.choice(ITEMS)
+    stated = [f"{n} has {v} {item}" for n, v in zip(people, values)]
     ask_most = rng.random() < 0.5
-    question = " ".join(facts) + f" Who is the {most if ask_most else least}?"
-    answer = people[0] if ask_most else people[-1]
-    return Problem(question, answer, {"task": "order", "people": people})
+    question = f"{', '.join(stated[:-1])} and {stated[-1]}. Who has the {'most' if ask_most else 'fewest'} {item}?"
+    pick = max if ask_most else min
+    answer = people[values.index(pick(values))]
+    return Problem(question, answer, {"task": "compare", "people": people, "values": values})
 
 
 # -----------------------------------------------------------------------------------------------------
@@ -438,7 +433,7 @@ TASKS: dict[str, Task] = {
     "math_items": Task("math_items", "math", _gen_math_items, _verify_boxed_int, _math_style, _math_trace),
     "math_shop": Task("math_shop", "math", _gen_math_shop, _verify_boxed_int, _math_style, _math_trace),
     "logic": Task("logic", "other", _gen_logic, _verify_boxed_str, _boxed_style),
-    "order": Task("order", "other", _gen_order, _verify_boxed_str, _boxed_style),
+    "compare": Task("compare", "other", _gen_compare, _verify_boxed_str, _boxed_style),
     "count": Task("count", "other", _gen_count, _verify_boxed_int, _boxed_style),
     "recall": Task("recall", "non", _gen_recall, _verify_exact, _plain_style),
     "repeat": Task("repeat", "non", _gen_repeat, _verify_exact, _plain_style),
