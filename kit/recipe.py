@@ -169,6 +169,7 @@ class OnPolicyCfg:
 @dataclass
 class TrainCfg:
     report_to: str = knob("none", choices=("none", "tensorboard", "wandb"))
+    push_to_hub: Optional[str] = knob(None, help="Hub repo prefix; each adapter is pushed as <prefix>-<arm> (private)")
 
 
 @dataclass

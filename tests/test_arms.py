@@ -126,3 +126,29 @@ def test_health_monitor_warns_then_stops():
     assert mon2.stopped and "length_cap" in mon2.stopped
     mon2.raise_if_stopped()  # warn mode never raises
     assert set(mon2.warnings) == {"length_cap", "zero_grad"}
+
+
+def test_sft_matched_lr_uses_the_rl_learning_rate(ctx):
+    from kit.train import ARMS
+
+    ctx.recipe.grpo.learning_rate = 3e-4
+    out = ctx.run_dir / "arms" / "sft_matched_lr"
+    out.mkdir(parents=True)
+    summary = ARMS["sft_matched_lr"](ctx, out)
+    assert summary["learning_rate"] == 3e-4
+    lrs = [r["learning_rate"] for r in _log(out) if "learning_rate" in r]
+    assert lrs and all(abs(lr - 3e-4) < 1e-12 for lr in lrs)  # constant schedule in the smoke recipe
+
+
+def test_push_to_hub_uploads_each_adapter(ctx, monkeypatch):
+    import kit.train.common as common
+
+    pushed = []
+    monkeypatch.setattr(common, "push_adapter", lambda path, repo: pushed.append((path.name, repo)))
+    ctx.recipe.train.push_to_hub = "me/kit-smoke"
+    from kit.train import ARMS
+
+    out = ctx.run_dir / "arms" / "sft"
+    out.mkdir(parents=True)
+    ARMS["sft"](ctx, out)
+    assert pushed == [("adapter", "me/kit-smoke-sft")]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -29,7 +30,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from kit.chat import IM_END, render_prompt, split_thinking
 from kit.toy.tokenizer import DEFAULT_MERGES, PAD, TOKENIZER_VERSION, build_tokenizer
@@ -112,45 +113,46 @@ def ensure_base(cache_dir: Path, quick: bool = False, cfg: BuildCfg | None = Non
 # -----------------------------------------------------------------------------------------------------
 # data
 
-def pretrain_texts(cfg: BuildCfg, n: int) -> list[tuple[str, str]]:
-    """`n` pretraining documents in a fixed order (seeded), each as (prompt, rest): chat-rendered problems
-    (prompt = the rendered user turn and generation prompt, rest = the base-style answer and `<|im_end|>`)
-    and plain-text fact paragraphs (prompt = "")."""
+def _doc_stream(cfg: BuildCfg) -> Iterator[tuple[str, str]]:
     rng = random.Random(f"pretrain-data:{cfg.seed}")
     groups = {g: tasks_in(g) for g in GROUPS}
     kinds = ["math", "other", "non", "facts"]
     weights = [cfg.mix_math, cfg.mix_other, cfg.mix_non, cfg.mix_facts]
-    docs = []
-    for _ in range(n):
+    while True:
         kind = rng.choices(kinds, weights)[0]
         if kind == "facts":
-            docs.append(("", fact_document(rng) + PAD))
+            yield "", fact_document(rng) + PAD
             continue
         p = sample(rng.choice(groups[kind]), rng, "pretrain")
-        docs.append((render_prompt(p.question, enable_thinking=False), base_style(p) + IM_END))
-    return docs
+        yield render_prompt(p.question, enable_thinking=False), base_style(p) + IM_END
 
 
-def _batches(cfg: BuildCfg, tok) -> list[list[tuple[list[int], int]]]:
-    """(token ids, number of leading tokens without loss) batches for every step. Within windows of 16
-    batches the sequences are sorted by length (less padding) and the batches' order is then shuffled; all
-    seeded."""
-    docs = pretrain_texts(cfg, cfg.steps * cfg.batch_size)
-    full = tok([a + b for a, b in docs], add_special_tokens=False)["input_ids"]
-    if cfg.loss_on == "all":
-        skip = [0] * len(docs)
-    else:
-        skip = [len(x) for x in tok([a for a, _ in docs], add_special_tokens=False)["input_ids"]]
-    seqs = list(zip(full, skip))
+def pretrain_texts(cfg: BuildCfg, n: int) -> list[tuple[str, str]]:
+    """The first `n` pretraining documents, in their fixed (seeded) order, each as (prompt, rest):
+    chat-rendered problems (prompt = the rendered user turn and generation prompt, rest = the base-style
+    answer and `<|im_end|>`) and plain-text fact paragraphs (prompt = "")."""
+    return list(itertools.islice(_doc_stream(cfg), n))
+
+
+def _batches(cfg: BuildCfg, tok) -> Iterator[list[tuple[list[int], int]]]:
+    """(token ids, number of leading tokens without loss) batches for every step, made lazily (memory stays
+    small). Within windows of 16 batches the sequences are sorted by length (less padding) and the batches'
+    order is then shuffled; all seeded."""
+    docs = _doc_stream(cfg)
     rng = random.Random(f"pretrain-batches:{cfg.seed}")
+    total = cfg.steps * cfg.batch_size
     window = 16 * cfg.batch_size
-    batches: list[list[tuple[list[int], int]]] = []
-    for start in range(0, len(seqs), window):
-        chunk = sorted(seqs[start:start + window], key=lambda s: len(s[0]))
+    for start in range(0, total, window):
+        chunk_docs = list(itertools.islice(docs, min(window, total - start)))
+        full = tok([a + b for a, b in chunk_docs], add_special_tokens=False)["input_ids"]
+        if cfg.loss_on == "all":
+            skip = [0] * len(chunk_docs)
+        else:
+            skip = [len(x) for x in tok([a for a, _ in chunk_docs], add_special_tokens=False)["input_ids"]]
+        chunk = sorted(zip(full, skip), key=lambda s: len(s[0]))
         group = [chunk[i:i + cfg.batch_size] for i in range(0, len(chunk), cfg.batch_size)]
         rng.shuffle(group)
-        batches.extend(group)
-    return batches
+        yield from group
 
 
 def _collate(batch: list[tuple[list[int], int]], pad_id: int):
@@ -203,6 +205,7 @@ def train(model, tok, cfg: BuildCfg, log: Callable[[str], None] | None = None,
     import torch
 
     batches = _batches(cfg, tok)
+    n_steps = cfg.steps
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
@@ -224,9 +227,9 @@ def train(model, tok, cfg: BuildCfg, log: Callable[[str], None] | None = None,
         if on_step is not None:
             on_step(step + 1, model)
             model.train()
-        if log and (step % 100 == 0 or step == len(batches) - 1):
+        if log and (step % 100 == 0 or step == n_steps - 1):
             recent = losses[-100:]
-            log(f"step {step + 1}/{len(batches)} loss {sum(recent) / len(recent):.3f} "
+            log(f"step {step + 1}/{n_steps} loss {sum(recent) / len(recent):.3f} "
                 f"lr {_lr_at(step, cfg):.2e} {time.time() - t0:.0f}s")
     model.eval()
     return losses

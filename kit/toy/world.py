@@ -479,7 +479,7 @@ def make_split(task: str | Task, n: int, seed: int, part: str = "eval") -> list[
     out: list[Problem] = []
     seen: set[str] = set()
     misses = 0
-    while len(out) < n and misses < 2000 + 20 * n:
+    while len(out) < n and misses < 2000:
         p = sample(t, rng, part)
         if p.question in seen:
             misses += 1

@@ -89,4 +89,15 @@ def save_adapter(model, tokenizer, out_dir: Path, recipe, arm: str, summary: dic
         "- scores: see the run's report.md",
     ]
     (path / "README.md").write_text("\n".join(card) + "\n")
+    if recipe.train.push_to_hub:
+        push_adapter(path, f"{recipe.train.push_to_hub}-{arm}")
     return path
+
+
+def push_adapter(path: Path, repo_id: str) -> None:
+    """Upload a saved adapter folder (weights, tokenizer, model card) to a private Hub repo."""
+    from huggingface_hub import HfApi
+
+    api = HfApi()
+    api.create_repo(repo_id, private=True, exist_ok=True)
+    api.upload_folder(folder_path=str(path), repo_id=repo_id, commit_message="kit: trained adapter")

@@ -47,3 +47,16 @@ def train_on(recipe, hw, model, tokenizer, rows: list[dict[str, Any]], out_dir: 
 def run(ctx, out_dir: Path) -> dict[str, Any]:
     model, tok = ctx.trainable_model()
     return train_on(ctx.recipe, ctx.hw, model, tok, read_jsonl(ctx.run_dir / "data" / "sft.jsonl"), out_dir)
+
+
+def run_matched_lr(ctx, out_dir: Path) -> dict[str, Any]:
+    """Off-policy SFT at the RL arm's learning rate: the control for the paper's 50x learning-rate gap
+    (SFT 5e-5 vs RL 1e-6), which reviewers named as a confound."""
+    import dataclasses
+
+    recipe = dataclasses.replace(ctx.recipe, sft=dataclasses.replace(ctx.recipe.sft,
+                                                                     learning_rate=ctx.recipe.grpo.learning_rate))
+    model, tok = ctx.trainable_model()
+    summary = train_on(recipe, ctx.hw, model, tok, read_jsonl(ctx.run_dir / "data" / "sft.jsonl"), out_dir,
+                       arm="sft_matched_lr")
+    return {**summary, "learning_rate": recipe.sft.learning_rate}
