@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from kit.eval.sandbox import Limits, outputs_match, run_python, run_tests
+from kit.eval.code_tests import outputs_match, run_tests
+from kit.eval.sandbox import Limits, run_python
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = Limits(wall_s=1.0, cpu_s=1.0, memory_mb=512, stdout_kb=64, startup_s=1.0)

@@ -280,7 +280,7 @@ def build(run_dir: str | Path) -> dict[str, Any]:
     lines += [f"- machine: {hw}; seed {recipe['seed']}; scale {recipe['scale']}; thinking mode "
               f"{recipe['chat']['enable_thinking']}",
               "- stage wall times: " + ", ".join(f"{k} {v['seconds']:.1f} s" for k, v in manifests.items()),
-              f"- versions: " + ", ".join(f"{k} {v}" for k, v in next(iter(manifests.values()), {}).get("versions", {}).items()),
+              "- versions: " + ", ".join(f"{k} {v}" for k, v in next(iter(manifests.values()), {}).get("versions", {}).items()),
               ""]
     if recipe["model"]["id"] == "tiny-random-qwen3":
         lines += ["> This run uses a random-weight tiny model: its scores are noise and say nothing about the paper's "

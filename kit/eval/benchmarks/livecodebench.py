@@ -38,7 +38,7 @@ from urllib.parse import quote
 from kit.errors import KitError
 from kit.eval.benchmarks import register
 from kit.eval.benchmarks.base import Benchmark, Decode, HubSource, Item, fixture_rows
-from kit.eval.sandbox import run_tests
+from kit.eval.code_tests import run_tests
 
 TIMEOUT_S = 6.0
 
