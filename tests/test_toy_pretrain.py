@@ -97,10 +97,20 @@ def test_merges_are_deterministic():
 
 @pytest.fixture(scope="session")
 def quick_base(tmp_path_factory):
+    """Built once per session; with two threads for the build (other test modules pin torch to one)."""
+    import os
+
+    import torch
+
     cache = tmp_path_factory.mktemp("toy-cache")
-    t0 = time.time()
-    path = pretrain.ensure_base(cache, quick=True)
-    return cache, path, time.time() - t0
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    try:
+        t0 = time.time()
+        path = pretrain.ensure_base(cache, quick=True)
+        return cache, path, time.time() - t0
+    finally:
+        torch.set_num_threads(threads)
 
 
 def test_quick_base_builds_and_is_cached(quick_base):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,21 @@ from kit.eval import benchmarks
 from kit.eval.benchmarks.base import load_rows
 from kit.eval.engine import select_adapter
 from kit.eval.stage import read_samples
+
+
+class Clock:
+    """Seconds spent per part of the stage (the report shows what the latent check itself costs)."""
+
+    def __init__(self) -> None:
+        self.totals: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, part: str):
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.totals[part] = round(self.totals.get(part, 0.0) + time.perf_counter() - t0, 3)
 
 
 def probe_texts(recipe) -> tuple[list[str], list[str], list[str]]:
@@ -66,7 +82,7 @@ def _compare(base: dict[str, np.ndarray], arm: dict[str, np.ndarray], bench_of: 
                                 "shift": c["corrected"]["shift_scaled"]}}
     out: dict[str, Any] = {"pca": pca, "cka": cka_per_layer(base["masked"], arm["masked"], n_boot=n_boot, seed=seed)}
     if len(set(groups)) >= 2:
-        pr = probe_transfer(base["masked"], arm["masked"], groups, seed=seed, n_boot=n_boot)
+        pr = probe_transfer(base["masked"], arm["masked"], groups, seed=seed, n_boot=n_boot, retrain_arm=False)
         out["probe"] = {"base_acc": pr["acc_base"], "arm_acc": pr["acc_arm"], "drop": pr["drop"],
                         "drop_ci": pr.get("drop_ci"), "chance": pr["chance"]}
     return out
@@ -106,37 +122,46 @@ def run(ctx) -> dict[str, Any]:
     from kit.probe.control import add_norm_matched_random_adapter
 
     t0 = time.time()
+    clock = Clock()
     recipe = ctx.recipe
-    model, tok = ctx.eval_model()
-    texts, bench_of, groups = probe_texts(recipe)
+    with clock("load"):
+        model, tok = ctx.eval_model()
+        texts, bench_of, groups = probe_texts(recipe)
     n_boot = recipe.probe.bootstrap
-    base = _features(model, tok, texts, recipe, "base")
+    with clock("latent"):
+        base = _features(model, tok, texts, recipe, "base")
     result: dict[str, Any] = {"texts": len(texts), "benchmarks": list(dict.fromkeys(bench_of)),
                               "layers": int(base["masked"].shape[0]), "arms": {}}
     for arm in recipe.arms:
-        feats = _features(model, tok, texts, recipe, arm)
-        block = _compare(base, feats, bench_of, groups, n_boot, recipe.probe.seed)
-        control_name = f"{arm}_random_control"
-        if control_name not in model.peft_config:
-            norms = add_norm_matched_random_adapter(model, source_adapter=arm, new_adapter=control_name,
-                                                    seed=recipe.probe.seed)
-        else:
+        with clock("latent"):
+            block = _compare(base, _features(model, tok, texts, recipe, arm), bench_of, groups, n_boot,
+                             recipe.probe.seed)
+        with clock("control"):
+            control_name = f"{arm}_random_control"
             norms = {}
-        ctrl = _compare(base, _features(model, tok, texts, recipe, control_name), bench_of, groups, n_boot,
-                        recipe.probe.seed)
-        block["control"] = {**ctrl, "norms": norms}
-        block["tokens"] = _token_shift(model, tok, arm, recipe, ctx.run_dir)
+            if control_name not in model.peft_config:
+                norms = add_norm_matched_random_adapter(model, source_adapter=arm, new_adapter=control_name,
+                                                        seed=recipe.probe.seed)
+            ctrl = _compare(base, _features(model, tok, texts, recipe, control_name), bench_of, groups, n_boot,
+                            recipe.probe.seed)
+            block["control"] = {**ctrl, "norms": norms}
+        with clock("tokens"):
+            block["tokens"] = _token_shift(model, tok, arm, recipe, ctx.run_dir)
         result["arms"][arm] = block
     for name in recipe.compare:  # audited full models: their own load, the shared base as reference
-        ref = ctx.reference_model(name)
-        block = _compare(base, _features(ref, tok, texts, recipe, "base"), bench_of, groups, n_boot,
-                         recipe.probe.seed)
-        select_adapter(model, "base")
-        block["tokens"] = _token_shift(ref, tok, name, recipe, ctx.run_dir, base_model=model)
+        with clock("load"):
+            ref = ctx.reference_model(name)
+        with clock("latent"):
+            block = _compare(base, _features(ref, tok, texts, recipe, "base"), bench_of, groups, n_boot,
+                             recipe.probe.seed)
+        with clock("tokens"):
+            select_adapter(model, "base")
+            block["tokens"] = _token_shift(ref, tok, name, recipe, ctx.run_dir, base_model=model)
         result["arms"][name] = block
         del ref
+    result["timings"] = clock.totals
     result["seconds"] = round(time.time() - t0, 2)
     out = ctx.run_dir / "probe"
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(result, default=float))
-    return {"texts": len(texts), "models": list(result["arms"]), "seconds": result["seconds"]}
+    return {"texts": len(texts), "models": list(result["arms"]), "seconds": result["seconds"], **result["timings"]}

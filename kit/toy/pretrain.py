@@ -7,8 +7,10 @@ questions do not use). Only the "pretrain" part of each task is used, so the eva
 seen verbatim.
 
 The loss is on every token (prompt included), as in language-model pretraining: the fact paragraphs need it
-(they have no prompt/response split), and a base that models the user turn too is closer to what a real
-base checkpoint is. SFT/GRPO later train on responses only.
+(they have no prompt/response split), a base that models the user turn too is closer to what a real base
+checkpoint is, and the questions repeat names, items and numbers, which is extra copying signal: in a small
+ablation (800 steps) copying emerged about twice as fast as with loss on the answers only (`loss_on`).
+SFT/GRPO later train on responses only.
 
 The result is cached under `cache_dir/toy-qwen3-<quick|full>-<hash of the build settings>` and written
 atomically (tmp folder, then `os.replace`); `ensure_base` reuses it when present.
@@ -44,22 +46,22 @@ BUILD_INFO = "toy_build.json"
 class BuildCfg:
     """Everything that determines the built base (the cache key is a hash of it)."""
 
-    hidden_size: int = 160
-    intermediate_size: int = 448
-    num_hidden_layers: int = 4
+    hidden_size: int = 192
+    intermediate_size: int = 512
+    num_hidden_layers: int = 2
     num_attention_heads: int = 4
     num_key_value_heads: int = 2
     head_dim: int = 32
     max_position_embeddings: int = 1024
     n_merges: int = DEFAULT_MERGES
-    steps: int = 1500
+    steps: int = 3000
     batch_size: int = 64
-    lr: float = 3e-3
+    lr: float = 4e-3
     min_lr_ratio: float = 0.1
-    warmup_steps: int = 60
-    weight_decay: float = 0.1
+    warmup_steps: int = 100
+    weight_decay: float = 0.0
     grad_clip: float = 1.0
-    loss_on: str = "response"  # "response": answer tokens of chat examples, every token of fact paragraphs; "all"
+    loss_on: str = "all"  # "all": every token; "response": answers of chat examples + all of fact paragraphs
     # sampling weights of the pretraining mixture: the three task groups and plain-text fact paragraphs
     mix_math: float = 0.35
     mix_other: float = 0.30
@@ -72,7 +74,7 @@ class BuildCfg:
 
 
 DEFAULT = BuildCfg()
-QUICK = replace(DEFAULT, hidden_size=128, intermediate_size=384, steps=300, eval_per_task=40)
+QUICK = replace(DEFAULT, steps=900, batch_size=32, eval_per_task=30)
 
 
 def cfg_key(cfg: BuildCfg) -> str:

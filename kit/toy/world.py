@@ -31,7 +31,7 @@ from typing import Any, Callable
 from kit.eval.scoring.boxed import last_boxed
 
 # Bump when a generator, a template or the fact table changes: cached toy bases are keyed by it.
-WORLD_VERSION = "toy-world-2"
+WORLD_VERSION = "toy-world-3"
 
 GROUPS: tuple[str, ...] = ("math", "other", "non")
 PARTS: tuple[str, ...] = ("eval", "train", "pretrain")
@@ -148,12 +148,12 @@ def _gen_math_items(rng: random.Random) -> Problem:
             kind = rng.choice(options)
             prev = value
             if kind in ("give", "lose"):
-                c = rng.randint(1, min(prev - 1, 20))
+                c = rng.randint(1, min(prev - 1, 9))
                 value = prev - c
                 verb = "gives away" if kind == "give" else "loses"
                 sentences.append(f"Then {name} {verb} {c} {item}.")
             elif kind in ("buy", "find"):
-                c = rng.randint(1, min(99 - prev, 20))
+                c = rng.randint(1, min(99 - prev, 9))
                 value = prev + c
                 verb = "buys" if kind == "buy" else "finds"
                 sentences.append(f"Then {name} {verb} {c} more {item}.")
@@ -323,7 +323,7 @@ def _gen_logic(rng: random.Random) -> Problem:
 def _gen_compare(rng: random.Random) -> Problem:
     k = rng.randint(3, 4)
     people = rng.sample(NAMES, k)
-    values = rng.sample(range(1, 61), k)
+    values = rng.sample(range(1, 10), k)
     item = rng.choice(ITEMS)
     stated = [f"{n} has {v} {item}" for n, v in zip(people, values)]
     ask_most = rng.random() < 0.5
