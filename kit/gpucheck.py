@@ -76,7 +76,8 @@ def check_recipe(recipe_path: Path, shape: str | None, steps: int, work: Path) -
 
     hw = detect()
     overrides = [f"output_dir={work}", "data.source=fixtures", "eval.source=fixtures", f"sft.max_steps={steps}",
-                 f"grpo.max_steps={steps}", "grpo.health.action=warn", f"run_name=gpucheck-{recipe_path.stem}"]
+                 f"grpo.max_steps={steps}", "grpo.health.action=warn", f"run_name=gpucheck-{recipe_path.stem}",
+                 "arms=[sft, grpo]"]
     recipe = R.load(recipe_path, overrides)
     dtype = choose_dtype(recipe.model.dtype, hw)
     if choose_backend(recipe.model.backend, hw) == "unsloth":

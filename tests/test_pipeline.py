@@ -13,10 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from kit import recipe as R
 from tests.conftest import ROOT, run_kit
 
 SMOKE = str(ROOT / "recipes" / "smoke.yaml")
-STAGES = ["data", "train_sft", "train_grpo", "eval", "probe", "report"]
+ARMS = R.load(SMOKE).arms
+STAGES = ["data"] + [f"train_{a}" for a in ARMS] + ["eval", "probe", "report"]
 
 
 @pytest.fixture(scope="module")
@@ -38,11 +40,12 @@ def test_smoke_run_writes_report(smoke_run):
     assert "![" in report and (run_dir / "report.html").read_text().count("data:image/png;base64,") >= 1
     pngs = list((run_dir / "plots").glob("*.png"))
     assert len(pngs) >= 6 and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
-    for arm in ("sft", "grpo"):
+    assert set(ARMS) >= {"sft", "grpo", "onpolicy_sft"}  # the smoke recipe trains all three arms
+    for arm in ARMS:
         assert (run_dir / "arms" / arm / "adapter" / "adapter_model.safetensors").exists()
         assert (run_dir / "arms" / arm / "adapter" / "README.md").exists()
     scores = json.loads((run_dir / "eval" / "scores.json").read_text())
-    assert set(scores) == {"base", "sft", "grpo"}
+    assert set(scores) == {"base", *ARMS}
     assert (run_dir / "recipe.resolved.yaml").exists()
 
 
