@@ -13,7 +13,7 @@ SMOKE = ROOT / "recipes" / "smoke.yaml"
 
 def test_smoke_recipe_loads_with_explicit_values():
     r = R.load(SMOKE)
-    assert r.name == "smoke" and r.arms == ["sft", "grpo"]
+    assert r.name == "smoke" and r.arms == ["sft", "grpo", "onpolicy_sft"]
     assert r.grpo.beta == 0.0 and r.grpo.loss_type == "dapo" and r.grpo.num_generations == 4
     assert r.sft.learning_rate == pytest.approx(2e-4)
 

@@ -54,7 +54,7 @@ class BuildCfg:
     head_dim: int = 32
     max_position_embeddings: int = 1024
     n_merges: int = DEFAULT_MERGES
-    steps: int = 3000
+    steps: int = 2400
     batch_size: int = 64
     lr: float = 4e-3
     min_lr_ratio: float = 0.1
@@ -74,7 +74,7 @@ class BuildCfg:
 
 
 DEFAULT = BuildCfg()
-QUICK = replace(DEFAULT, steps=900, batch_size=32, eval_per_task=30)
+QUICK = replace(DEFAULT, steps=1800, batch_size=16, eval_per_task=30)
 
 
 def cfg_key(cfg: BuildCfg) -> str:

@@ -31,7 +31,7 @@ from typing import Any, Callable
 from kit.eval.scoring.boxed import last_boxed
 
 # Bump when a generator, a template or the fact table changes: cached toy bases are keyed by it.
-WORLD_VERSION = "toy-world-3"
+WORLD_VERSION = "toy-world-4"
 
 GROUPS: tuple[str, ...] = ("math", "other", "non")
 PARTS: tuple[str, ...] = ("eval", "train", "pretrain")
@@ -179,26 +179,29 @@ def _gen_math_items(rng: random.Random) -> Problem:
 
 def _gen_math_shop(rng: random.Random) -> Problem:
     g1, g2 = rng.sample(GOODS, 2)
-    p1, p2 = rng.randint(2, 9), rng.randint(2, 9)
-    name = rng.choice(NAMES)
-    x = rng.randint(2, 5)
-    two_goods = rng.random() < 0.5
-    y = rng.randint(2, 5) if two_goods else 1
+    p1, p2 = rng.randint(2, 12), rng.randint(2, 12)
+    name, friend = rng.sample(NAMES, 2)
+    x = rng.randint(2, 4)
+    y = rng.randint(2, 4) if rng.random() < 0.5 else 1
     total = x * p1 + y * p2
-    change = rng.random() < 0.5
     text = f"A {g1} costs {p1} dollars and a {g2} costs {p2} dollars. "
     text += f"{name} buys {x} {g1}s and {'one ' + g2 if y == 1 else f'{y} {g2}s'}."
     meta: dict[str, Any] = {"task": "math_shop", "name": name, "g1": g1, "g2": g2, "p1": p1, "p2": p2,
                             "x": x, "y": y, "total": total}
-    if change:
+    end = rng.choice(("spend", "change", "split") if total % 2 == 0 else ("spend", "change"))
+    if end == "change":
         bill = rng.choice([b for b in (20, 50, 100) if b >= total])
         text += f" {name} pays with a {bill} dollar bill. How many dollars of change does {name} get?"
         value = bill - total
         meta["bill"] = bill
+    elif end == "split":
+        text += f" {name} and {friend} share the cost equally. How many dollars does each of them pay?"
+        value = total // 2
+        meta["friend"] = friend
     else:
         text += f" How many dollars does {name} spend?"
         value = total
-    meta["n_ops"] = 2 + (y > 1) + change
+    meta["n_ops"] = 2 + (y > 1) + (end != "spend")
     return Problem(text, str(value), meta)
 
 
@@ -258,6 +261,9 @@ def _shop_steps(p: Problem) -> list[tuple[str, str | None]]:
     if "bill" in m:
         eq = f"{m['bill']} - {m['total']} = {p.answer}"
         out.append((f"Then {m['name']} pays with {m['bill']} dollars, so the change is {eq} dollars.", eq))
+    elif "friend" in m:
+        eq = f"{m['total']} / 2 = {p.answer}"
+        out.append((f"Then {m['name']} and {m['friend']} share the cost, so each of them pays {eq} dollars.", eq))
     return out
 
 
