@@ -1,4 +1,4 @@
-"""`python -m kit.gpucheck [--recipes a,b] [--shapes 0.6b,4b] [--steps 2] [--out FILE]`
+"""`python -m kit.gpucheck [--recipes a,b] [--shapes tiny] [--steps 2] [--set key=value ...] [--out FILE]`
 
 GPU self-check: for each recipe's settings, build a random-weight Qwen3 at the recipe's real shape (no
 download), then run a few SFT and GRPO steps and a generation batch through the kit's own code path
@@ -6,7 +6,9 @@ download), then run a few SFT and GRPO steps and a generation batch through the 
 next to the `--dry-run` estimate, and writes the figures to a JSON file for docs/benchmarks.md.
 
 Random weights never emit EOS, so every completion runs to the length cap: the worst case for memory
-and time. `--shapes tiny` runs the same path with the tiny model (the CPU twin used by the tests).
+and time. `--shapes tiny` runs the same path with the tiny model (the CPU twin used by the tests). `--set`
+overrides recipe keys for every recipe checked (e.g. `grpo.use_vllm=false` where vLLM is absent, or a shorter
+`grpo.max_completion_length` to fit a time limit); the overrides are written beside the figures.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from kit.errors import KitError
 
@@ -60,8 +62,11 @@ def _peak_gb(cuda: bool) -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
 
 
-def check_recipe(recipe_path: Path, shape: str | None, steps: int, work: Path) -> dict[str, Any]:
-    """Run `steps` SFT and GRPO steps and one generation batch with the recipe's settings."""
+def check_recipe(recipe_path: Path, shape: str | None, steps: int, work: Path, extra: list[str],
+                 result: dict[str, Any], save: Callable[[], None]) -> None:
+    """Run `steps` SFT steps, one generation batch, then `steps` GRPO steps with the recipe's settings,
+    filling `result` and calling `save` after each part: a time limit that kills the slow GRPO rollouts
+    still leaves the figures measured before it."""
     import torch
 
     from kit import recipe as R
@@ -69,6 +74,7 @@ def check_recipe(recipe_path: Path, shape: str | None, steps: int, work: Path) -
     from kit.eval.benchmarks.base import Decode
     from kit.eval.engine import HFEngine
     from kit.hardware import choose_backend, choose_dtype, detect
+    from kit.models import attach_adapters, load_base
     from kit.plan import make_plan
     from kit.run import Context
     from kit.train import ARMS
@@ -77,7 +83,7 @@ def check_recipe(recipe_path: Path, shape: str | None, steps: int, work: Path) -
     hw = detect()
     overrides = [f"output_dir={work}", "data.source=fixtures", "eval.source=fixtures", f"sft.max_steps={steps}",
                  f"grpo.max_steps={steps}", "grpo.health.action=warn", f"run_name=gpucheck-{recipe_path.stem}",
-                 "arms=[sft, grpo]"]
+                 "arms=[sft, grpo]", *extra]
     recipe = R.load(recipe_path, overrides)
     dtype = choose_dtype(recipe.model.dtype, hw)
     if choose_backend(recipe.model.backend, hw) == "unsloth":
@@ -89,13 +95,15 @@ def check_recipe(recipe_path: Path, shape: str | None, steps: int, work: Path) -
         recipe.model.id = str(path)
     ctx = Context(recipe, hw, estimate, recipe.run_dir)
     build(recipe, ctx.tokenizer(), 8, recipe.run_dir / "data")
-    result: dict[str, Any] = {"recipe": recipe_path.name, "model": recipe.model.id, "device": hw.summary,
-                              "backend": choose_backend(recipe.model.backend, hw), "dtype": dtype,
-                              "load_in_4bit": recipe.model.load_in_4bit, "estimate": {}}
+    result.update({"recipe": recipe_path.name, "model": recipe.model.id, "device": hw.summary,
+                   "backend": choose_backend(recipe.model.backend, hw), "dtype": dtype,
+                   "load_in_4bit": recipe.model.load_in_4bit, "overrides": list(extra), "estimate": {}})
     for st in estimate.stages:
         if st.peak_gb is not None:
             result["estimate"][st.name] = {"peak_gb": st.peak_gb}
-    for arm in ("sft", "grpo"):
+    save()
+
+    def train(arm: str) -> None:
         out = recipe.run_dir / "arms" / arm
         out.mkdir(parents=True, exist_ok=True)
         if hw.cuda:
@@ -103,14 +111,21 @@ def check_recipe(recipe_path: Path, shape: str | None, steps: int, work: Path) -
         t0 = time.time()
         summary = ARMS[arm](ctx, out)
         secs = time.time() - t0
-        runtime = next((r["train_runtime"] for r in reversed(read_log(out / "train_log.jsonl"))
-                        if "train_runtime" in r), secs)
+        log = read_log(out / "train_log.jsonl")
+        runtime = next((r["train_runtime"] for r in reversed(log) if "train_runtime" in r), secs)
         result[arm] = {"steps": summary["steps"], "seconds_with_load": round(secs, 2),
                        "seconds_per_step": round(float(runtime) / max(1, summary["steps"]), 2),
+                       "step_times": [r["step_time"] for r in log if "step_time" in r],
+                       "losses": [r["loss"] for r in log if "loss" in r],
+                       "grad_norms": [r["grad_norm"] for r in log if "grad_norm" in r],
                        "peak_gb": _peak_gb(hw.cuda)}
-    model, tok = ctx.eval_model()
+        save()
+
+    train("sft")
+    model, tok, _ = load_base(recipe, hw, ctx.cache_root)
+    model = attach_adapters(model, {"sft": ctx.adapters()["sft"]})
     engine = HFEngine(model, tok, recipe.eval.batch_size)
-    engine.select("grpo")
+    engine.select("sft")
     prompts = [f"<|im_start|>user\nCount to {i}.<|im_end|>\n<|im_start|>assistant\n" for i in range(recipe.eval.batch_size)]
     new_tokens = 128
     t0 = time.time()
@@ -118,7 +133,9 @@ def check_recipe(recipe_path: Path, shape: str | None, steps: int, work: Path) -
     secs = time.time() - t0
     result["generate"] = {"batch": len(prompts), "new_tokens": new_tokens,
                           "tokens_per_s": round(len(prompts) * new_tokens / secs, 1), "engine": "hf"}
-    return result
+    save()
+    del engine, model
+    train("grpo")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -126,34 +143,49 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--recipes", default="qwen3-0.6b,qwen3-4b", help="recipe names under recipes/")
     ap.add_argument("--shapes", default=None, help="override the shape per recipe (e.g. tiny) ")
     ap.add_argument("--steps", type=int, default=2)
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="recipe override applied to every recipe checked (repeatable)")
     ap.add_argument("--out", default="gpucheck.json")
     args = ap.parse_args(argv)
-    rows = []
+    import importlib.util
+
+    import torch
+
+    if torch.cuda.is_available() and importlib.util.find_spec("unsloth"):
+        import unsloth  # noqa: F401  (before transformers, peft and trl, which the kit's modules import)
+    rows: list[dict[str, Any]] = []
+
+    def save() -> None:
+        Path(args.out).write_text(json.dumps(rows, indent=1))
+
     try:
         for name in [n.strip() for n in args.recipes.split(",") if n.strip()]:
             path = ROOT / "recipes" / f"{name}.yaml"
             if not path.exists():
                 raise KitError(f"no recipe {path}")
+            row: dict[str, Any] = {"recipe": name}
+            rows.append(row)
             with tempfile.TemporaryDirectory() as work:
                 try:
-                    rows.append(check_recipe(path, args.shapes, args.steps, Path(work)))
+                    check_recipe(path, args.shapes, args.steps, Path(work), args.overrides, row, save)
                 except KitError:
                     raise
                 except Exception as exc:  # report and go on: one failing shape must not hide the others
-                    rows.append({"recipe": name, "error": f"{type(exc).__name__}: {exc}"})
-            Path(args.out).write_text(json.dumps(rows, indent=1))
+                    row["error"] = f"{type(exc).__name__}: {exc}"
+            save()
     except KitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"{'recipe':<14}{'arm':<6}{'s/step':>8}{'peak GB':>9}{'est. GB':>9}")
     for r in rows:
+        for arm in ("sft", "grpo"):
+            if arm in r:
+                est = r["estimate"].get(f"train_{arm}", {}).get("peak_gb")
+                print(f"{r['recipe']:<14}{arm:<6}{r[arm]['seconds_per_step']:>8}{str(r[arm]['peak_gb']):>9}{str(est):>9}")
+        if "generate" in r:
+            print(f"{r['recipe']:<14}gen   {r['generate']['tokens_per_s']:>8} tok/s (batch {r['generate']['batch']})")
         if "error" in r:
             print(f"{r['recipe']:<14}error: {r['error'][:120]}")
-            continue
-        for arm in ("sft", "grpo"):
-            est = r["estimate"].get(f"train_{arm}", {}).get("peak_gb")
-            print(f"{r['recipe']:<14}{arm:<6}{r[arm]['seconds_per_step']:>8}{str(r[arm]['peak_gb']):>9}{str(est):>9}")
-        print(f"{r['recipe']:<14}gen   {r['generate']['tokens_per_s']:>8} tok/s (batch {r['generate']['batch']})")
     print(f"full figures: {args.out}")
     return 0 if all("error" not in r for r in rows) else 1
 

@@ -18,6 +18,7 @@ Estimates (documented model, to be checked against `python -m kit.gpucheck` figu
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +46,11 @@ VOCAB = 151936
 SPEED = {"cpu": (3e10, 2e10, 0.25), "gpu": (1.5e14, 1.5e12, 0.05), "T4": (2e13, 1.6e11, 0.1),
          "L4": (4e13, 1.5e11, 0.08), "A100": (1e14, 8e11, 0.05), "H100": (1.5e14, 1.5e12, 0.05),
          "H200": (1.6e14, 2.2e12, 0.05)}
+# Without vLLM (transformers/unsloth `generate`), a GPU decode step is bound by per-layer kernel launches and
+# Python, not by memory bandwidth: on an H100 a 4-bit Qwen3-4B (36 layers) took <= 45 ms per decode step at
+# batch 8 in GRPO rollouts (kit.gpucheck, 2026-11-28, first step incl. compilation; docs/benchmarks.md),
+# ~30x the bandwidth bound. Used as a floor per layer for the non-vLLM paths (an upper-bound calibration).
+HF_DECODE_S_PER_LAYER = 1.25e-3
 
 
 def speed_for(hw: Hardware, on_gpu: bool) -> tuple[float, float, float]:
@@ -178,12 +184,15 @@ def make_plan(recipe, hw: Hardware, dtype: str, available_problems: int | None =
         kv = kv_tokens * 2 * shape.layers * shape.kv_heads * shape.head_dim * 2
         return round((w + lora + act + kv) / 2**30 + (1.0 if hw.cuda else 0.3), 2)
 
-    def minutes(train_tokens: int, decode_steps: int, steps: int) -> float | None:
+    def minutes(train_tokens: int, decode_steps: int, steps: int, fast_decode: bool = True) -> float | None:
         if shape is None:
             return None
         n = shape.non_embedding + shape.embedding
         weight_bytes = shape.non_embedding * _bytes_per_weight(recipe, dtype) + shape.embedding * dt_bytes
-        sec = 6 * n * train_tokens / flops + decode_steps * weight_bytes / bandwidth + steps * overhead
+        decode_s = weight_bytes / bandwidth
+        if on_gpu and not fast_decode:
+            decode_s = max(decode_s, HF_DECODE_S_PER_LAYER * shape.layers)
+        sec = 6 * n * train_tokens / flops + decode_steps * decode_s + steps * overhead
         return round(sec / 60, 2)
 
     data_sizes: dict[str, Any] = {"problems": problems}
@@ -205,7 +214,7 @@ def make_plan(recipe, hw: Hardware, dtype: str, available_problems: int | None =
                                "generations": g.num_generations, "max_completion": g.max_completion_length},
                 mem(seqs * seq_len, seqs * seq_len),
                 minutes(grpo_steps * g.grad_accum * seqs * seq_len, grpo_steps * g.grad_accum * g.max_completion_length,
-                        grpo_steps)))
+                        grpo_steps, fast_decode=g.use_vllm)))
         else:
             plan.stages.append(StagePlan(f"train_{arm}", {"problems": problems}))
     eval_sizes: dict[str, Any] = {}
@@ -223,9 +232,17 @@ def make_plan(recipe, hw: Hardware, dtype: str, available_problems: int | None =
         gen_tokens += seqs * d.max_new_tokens
         decode_steps += math.ceil(seqs / recipe.eval.batch_size) * d.max_new_tokens
     models = 1 + len(recipe.arms) + len(recipe.compare)
+    # "auto" picks vLLM where it is installed on a CUDA machine (kit.run.Context.eval_engine); planned from a
+    # machine without a GPU, assume the GPU it is meant for has it
+    eval_fast = recipe.eval.engine == "vllm" or (recipe.eval.engine == "auto" and (
+        not hw.cuda or importlib.util.find_spec("vllm") is not None))
+    if on_gpu and shape and not (eval_fast and ("grpo" not in recipe.arms or g.use_vllm)):
+        plan.notes.append("generation without vLLM is planned at ~1.25 ms per layer per decode step (measured on an "
+                          "H100, docs/benchmarks.md), far slower than the memory-bandwidth bound")
     plan.stages.append(StagePlan("eval", {"models": models, **eval_sizes},
                                  mem(0, recipe.eval.batch_size * recipe.eval.max_new_tokens),
-                                 minutes(0, models * decode_steps, 0) if shape else None))
+                                 minutes(0, models * decode_steps, 0, fast_decode=eval_fast)
+                                 if shape else None))
     plan.stages.append(StagePlan("probe", {"texts/benchmark": recipe.probe.texts_per_benchmark,
                                            "max_length": recipe.probe.max_length} if recipe.probe.enabled else {"enabled": False}))
     plan.stages.append(StagePlan("report", {}))

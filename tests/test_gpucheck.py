@@ -12,11 +12,12 @@ from tests.conftest import ROOT
 def test_gpucheck_cpu_twin(tmp_path, kit_cache):
     out = tmp_path / "g.json"
     res = subprocess.run([sys.executable, "-m", "kit.gpucheck", "--recipes", "smoke", "--shapes", "tiny",
-                          "--steps", "1", "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+                          "--steps", "1", "--set", "eval.batch_size=3", "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     (row,) = json.loads(out.read_text())
     for arm in ("sft", "grpo"):
         assert row[arm]["steps"] == 1 and row[arm]["seconds_per_step"] > 0 and row[arm]["peak_gb"] > 0
         assert row["estimate"][f"train_{arm}"]["peak_gb"] > 0
     assert row["generate"]["tokens_per_s"] > 0
+    assert row["overrides"] == ["eval.batch_size=3"] and row["generate"]["batch"] == 3  # --set took effect
     assert "s/step" in res.stdout and "tok/s" in res.stdout

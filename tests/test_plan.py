@@ -47,3 +47,12 @@ def test_plan_refuses_what_cannot_fit():
     plan = make_plan(r, T4, "float16")
     assert plan.too_big and "exceeds this GPU's 15 GB" in plan.too_big
     assert "exceeds" in format_plan(r, plan, T4)
+
+
+def test_rollouts_without_vllm_are_planned_slower():
+    """Measured on an H100: transformers/unsloth `generate` is far from the memory-bandwidth bound."""
+    fast = make_plan(R.load(ROOT / "recipes" / "qwen3-4b.yaml", ["grpo.use_vllm=true"]), H100, "bfloat16")
+    slow = make_plan(R.load(ROOT / "recipes" / "qwen3-4b.yaml", ["grpo.use_vllm=false"]), H100, "bfloat16")
+    minutes = {p: next(st.minutes for st in plan.stages if st.name == "train_grpo") for p, plan in
+               (("fast", fast), ("slow", slow))}
+    assert minutes["slow"] > 5 * minutes["fast"], minutes
