@@ -3,7 +3,9 @@ whose greedy answers beat chance."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 import time
 
 import pytest
@@ -125,26 +127,27 @@ def test_quick_base_builds_and_is_cached(quick_base):
     assert pretrain.base_dir(cache, quick=False) != path  # the default build has its own key
 
 
-@pytest.mark.xfail(strict=False, reason="issue #6 open: the quick toy base does not yet reliably answer math above chance "
-                   "(1.25% on 80 held-out problems at 2026-11-28); remove this marker when it does")
 def test_quick_base_loads_and_beats_chance_on_math(quick_base):
-    import torch
+    from collections import Counter
 
     _, path, _ = quick_base
     model, tok = pretrain.load_base(path)
     assert model.config.vocab_size == len(tok) and model.config.tie_word_embeddings
     assert model.config.eos_token_id == tok.eos_token_id and model.config.pad_token_id == tok.pad_token_id
-    torch.manual_seed(0)
-    problems = [p for name in tasks_in("math") for p in make_split(name, 40, seed=11)]
+    problems = [p for name in tasks_in("math") for p in make_split(name, 100, seed=11)]
     outputs = pretrain.greedy_answers(model, tok, [p.question for p in problems])
     answers = [split_thinking(o, enable_thinking=False).answer for o in outputs]
-    boxed = sum(a.startswith("The answer is \\boxed{") for a in answers) / len(answers)
+    base_format = re.compile(r"(\d+ [-+*/] \d+ = \d+\. )+The answer is \\boxed\{\d+\}\.")
+    formatted = sum(bool(base_format.fullmatch(a)) for a in answers) / len(answers)
     correct = sum(verify(a, p) for a, p in zip(answers, problems)) / len(problems)
-    # an untrained model neither answers in the base's format nor gets answers right
-    assert boxed >= 0.9
-    assert correct >= 0.08, (correct, answers[:5])
+    # chance = always answering the most common gold answer of these problems; an untrained model scores 0
+    # on both counts (it neither writes the base's format nor gets answers right)
+    chance = Counter(p.answer for p in problems).most_common(1)[0][1] / len(problems)
+    assert formatted >= 0.9, answers[:3]
+    assert correct > chance + 0.03, (correct, chance, answers[:3])
     info = json.loads((path / pretrain.BUILD_INFO).read_text())
-    assert set(info["groups"]) == {"math", "other", "non"}
+    assert set(info["groups"]) == {"math", "other", "non"} and info["cfg"] == json.loads(
+        json.dumps(dataclasses.asdict(pretrain.QUICK)))
 
 
 def test_build_settings_key_changes_with_settings():
@@ -152,3 +155,29 @@ def test_build_settings_key_changes_with_settings():
 
     assert pretrain.cfg_key(pretrain.QUICK) != pretrain.cfg_key(pretrain.DEFAULT)
     assert pretrain.cfg_key(replace(pretrain.QUICK, seed=1)) != pretrain.cfg_key(pretrain.QUICK)
+
+
+def test_cli_reuses_the_cached_quick_base_and_prints_accuracy(quick_base, capsys):
+    cache, path, _ = quick_base
+    assert pretrain.main(["--quick", "--out", str(cache)]) == 0
+    out = capsys.readouterr().out
+    assert str(path) in out and "built in" in out
+    for g in ("math", "other", "non"):
+        assert re.search(rf"^  {g} +\d+\.\d%", out, re.M), out
+
+
+def test_pretraining_is_deterministic(tmp_path):
+    """Same settings, same weights (a few steps of a tiny build, twice)."""
+    from dataclasses import replace
+
+    import torch
+    from safetensors.torch import load_file
+
+    cfg = replace(pretrain.QUICK, steps=4, batch_size=4, eval_per_task=2, hidden_size=64, intermediate_size=128)
+    pretrain.build_base(tmp_path / "a", cfg)
+    pretrain.build_base(tmp_path / "b", cfg)
+    a, b = load_file(tmp_path / "a" / "model.safetensors"), load_file(tmp_path / "b" / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    docs = pretrain.pretrain_texts(cfg, 50)
+    assert docs == pretrain.pretrain_texts(cfg, 50)
+    assert any(p == "" for p, _ in docs) and any(p.startswith("<|im_start|>user\n") for p, _ in docs)

@@ -2,9 +2,18 @@
 
 The corpus is a mixture of all three task groups, each problem rendered in the kit's chat format with the
 base's own short answer style (`render_prompt(question, enable_thinking=False) + base_style + <|im_end|>`),
-plus plain-text fact paragraphs (the only place where most recall facts are stated in a form the recall
-questions do not use). Only the "pretrain" part of each task is used, so the eval and train splits are never
-seen verbatim.
+plus plain-text fact paragraphs stating every fact of the recall table (a recall question held out of
+pretraining can only be answered from them or from the same fact asked in another phrasing). Only the
+"pretrain" part of each task is used, so the eval and train splits are never seen verbatim.
+
+Builds (2 CPU threads, a machine shared with other jobs, 2026-11-28):
+- DEFAULT: 2 layers, hidden 192, 0.87M parameters, 2400 steps x 64 sequences, about 8 min. Greedy accuracy
+  on held-out problems: math 75 %, other reasoning 56 %, non-reasoning 82 %.
+- QUICK (tests, CI): the same model, 1800 steps x 16 sequences, 1.6-2.7 min depending on load. Weak
+  (math about 10 %, other about 47 %, non about 51 %) but in the base's format and above chance.
+A shallow, wide model learned copying (which math, repeat and compare need) sooner per CPU-second than the
+4-layer ones tried; copying emerges late and suddenly, so the step count, not the batch size, is what the
+quick build cannot cut.
 
 The loss is on every token (prompt included), as in language-model pretraining: the fact paragraphs need it
 (they have no prompt/response split), a base that models the user turn too is closer to what a real base
@@ -15,7 +24,8 @@ SFT/GRPO later train on responses only.
 The result is cached under `cache_dir/toy-qwen3-<quick|full>-<hash of the build settings>` and written
 atomically (tmp folder, then `os.replace`); `ensure_base` reuses it when present.
 
-CLI: `python -m kit.toy.pretrain [--quick] [--out DIR] [--threads N]`.
+CLI: `python -m kit.toy.pretrain [--quick] [--out DIR] [--threads N]` (DIR defaults to `$KIT_CACHE/toy` or
+`outputs/.cache/toy`, the folder `kit.models` passes to `ensure_base`).
 """
 
 from __future__ import annotations
@@ -74,7 +84,7 @@ class BuildCfg:
 
 
 DEFAULT = BuildCfg()
-QUICK = replace(DEFAULT, steps=1800, batch_size=16, eval_per_task=30)
+QUICK = replace(DEFAULT, steps=1800, batch_size=16, eval_per_task=50)
 
 
 def cfg_key(cfg: BuildCfg) -> str:
@@ -320,14 +330,14 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m kit.toy.pretrain", description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="the weaker base built in about 2 minutes (tests, CI)")
     ap.add_argument("--out", type=Path, default=None,
-                    help="cache folder (default: $KIT_CACHE or outputs/.cache)")
+                    help="cache folder (default: $KIT_CACHE/toy or outputs/.cache/toy, where the kit looks)")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     args = ap.parse_args(argv)
     import torch
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    cache = args.out or Path(os.environ.get("KIT_CACHE") or "outputs/.cache")
+    cache = args.out or Path(os.environ.get("KIT_CACHE") or "outputs/.cache") / "toy"
     t0 = time.time()
     path = ensure_base(cache, args.quick, log=lambda m: print(m, file=sys.stderr, flush=True))
     info = json.loads((path / BUILD_INFO).read_text())

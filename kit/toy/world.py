@@ -248,7 +248,8 @@ def _shop_steps(p: Problem) -> list[tuple[str, str | None]]:
     m = p.meta
     a = m["x"] * m["p1"]
     eq = f"{m['x']} * {m['p1']} = {a}"
-    out: list[tuple[str, str | None]] = [(f"First, {m['x']} {m['g1']}s at {m['p1']} dollars each cost {eq} dollars.", eq)]
+    first = f"First, {m['x']} {m['g1']}s at {m['p1']} dollars each cost {eq} dollars."
+    out: list[tuple[str, str | None]] = [(first, eq)]
     if m["y"] > 1:
         b = m["y"] * m["p2"]
         eq = f"{m['y']} * {m['p2']} = {b}"
