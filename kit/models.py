@@ -87,6 +87,17 @@ def resolve_path(model_cfg, cache_root: Path) -> str:
     return model_cfg.id
 
 
+def build_fingerprint(model_cfg) -> str | None:
+    """What a kit-built model's results depend on beyond the recipe's keys, or None. The toy base's build
+    key covers its world, tokenizer and pretraining code versions and settings: a run made with an older
+    world must not be taken as done after the world changed (kit.stages puts this into every stage hash)."""
+    if model_cfg.id == TOY_ID:
+        from kit.toy.pretrain import DEFAULT, QUICK, cfg_key
+
+        return f"toy-qwen3-{cfg_key(QUICK if model_cfg.toy_quick else DEFAULT)}"
+    return None
+
+
 # ---------------------------------------------------------------------------------------------------------
 # backends
 

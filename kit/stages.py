@@ -42,7 +42,14 @@ def _lookup(recipe: Recipe, dotted: str) -> Any:
 
 
 def stage_values(recipe: Recipe, stage: Stage) -> dict[str, Any]:
-    return {k: _lookup(recipe, k) for k in stage.keys}
+    """The recipe values a stage's results depend on, plus the build of a kit-built model ("model.build")."""
+    from kit.models import build_fingerprint
+
+    values = {k: _lookup(recipe, k) for k in stage.keys}
+    build = build_fingerprint(recipe.model)
+    if build:
+        values["model.build"] = build
+    return values
 
 
 def stage_hash(recipe: Recipe, stage: Stage, all_stages: dict[str, Stage]) -> str:
