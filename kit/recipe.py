@@ -91,6 +91,8 @@ class DataCfg:
     sft_target: str = knob("no_think", choices=("no_think", "think"))
     num_problems: Optional[int] = knob(None, lo=1, help="training problems; None = scale x dataset size")
     max_prompt_tokens: int = knob(512, lo=8)
+    rl_suffix: bool = knob(True, help="append the paper's instruction to RL prompts (its train/to_parquet.py); "
+                                      "off where the base has never seen that sentence (the toy world)")
     seed: int = knob(0, lo=0)
 
 

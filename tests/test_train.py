@@ -22,6 +22,8 @@ def test_rl_prompt_uses_the_paper_suffix():
         "Let's think step by step and output the final answer in the \\boxed{}.<|im_end|>\n"
         "<|im_start|>assistant\n<think>\n\n</think>\n\n")
     assert ex["answer"] == "4"
+    # data.rl_suffix=false (the toy world, whose base never saw the sentence): the bare question, as in eval
+    assert rl_example(P, False, suffix=False)["prompt"] == render_prompt("What is $2+2$?", False)
 
 
 def test_sft_example_golden_strings():

@@ -99,8 +99,8 @@ def sft_example(p: Problem, target: str, enable_thinking: bool) -> dict[str, str
     return {"prompt": render_prompt(p.question, enable_thinking), "completion": render_completion(p.response.strip())}
 
 
-def rl_example(p: Problem, enable_thinking: bool) -> dict[str, str]:
-    return {"prompt": render_prompt(p.question + RL_SUFFIX, enable_thinking), "answer": p.answer}
+def rl_example(p: Problem, enable_thinking: bool, suffix: bool = True) -> dict[str, str]:
+    return {"prompt": render_prompt(p.question + (RL_SUFFIX if suffix else ""), enable_thinking), "answer": p.answer}
 
 
 def build(recipe, tokenizer, n_problems: int, out_dir: Path) -> dict[str, Any]:
@@ -109,7 +109,7 @@ def build(recipe, tokenizer, n_problems: int, out_dir: Path) -> dict[str, Any]:
     limit = recipe.data.max_prompt_tokens
     kept, too_long_prompt, too_long_sft = [], 0, 0
     for p in problems:
-        rl = rl_example(p, recipe.chat.enable_thinking)
+        rl = rl_example(p, recipe.chat.enable_thinking, recipe.data.rl_suffix)
         sft = sft_example(p, recipe.data.sft_target, recipe.chat.enable_thinking)
         if len(tokenizer(rl["prompt"])["input_ids"]) > limit:
             too_long_prompt += 1
