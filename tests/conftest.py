@@ -31,6 +31,28 @@ def tokenizer():
     return load_tokenizer(ModelCfg())
 
 
+@pytest.fixture(scope="session")
+def quick_base(tmp_path_factory):
+    """The quick toy base, built once per session into `<root>/toy`, the folder the kit looks in when
+    KIT_CACHE=<root>; with two threads for the build (other test modules pin torch to one).
+    Returns (toy folder, base folder, build seconds)."""
+    import time
+
+    import torch
+
+    from kit.toy import pretrain
+
+    cache = tmp_path_factory.mktemp("toy-cache") / "toy"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    try:
+        t0 = time.time()
+        path = pretrain.ensure_base(cache, quick=True)
+        return cache, path, time.time() - t0
+    finally:
+        torch.set_num_threads(threads)
+
+
 def run_kit(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
             timeout: int = 600) -> subprocess.CompletedProcess:
     """Run `python -m kit.run …` in a subprocess, as a user would."""

@@ -94,26 +94,7 @@ def test_merges_are_deterministic():
     assert learn_merges(texts, 50) == learn_merges(list(texts), 50)
 
 
-# -----------------------------------------------------------------------------------------------------
-# the quick base (built once per session)
-
-@pytest.fixture(scope="session")
-def quick_base(tmp_path_factory):
-    """Built once per session; with two threads for the build (other test modules pin torch to one)."""
-    import os
-
-    import torch
-
-    cache = tmp_path_factory.mktemp("toy-cache")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
-    try:
-        t0 = time.time()
-        path = pretrain.ensure_base(cache, quick=True)
-        return cache, path, time.time() - t0
-    finally:
-        torch.set_num_threads(threads)
-
+# the quick base: built once per session by the `quick_base` fixture (tests/conftest.py)
 
 def test_quick_base_builds_and_is_cached(quick_base):
     cache, path, _ = quick_base
@@ -127,27 +108,54 @@ def test_quick_base_builds_and_is_cached(quick_base):
     assert pretrain.base_dir(cache, quick=False) != path  # the default build has its own key
 
 
-def test_quick_base_loads_and_beats_chance_on_math(quick_base):
+def test_quick_base_loads_and_its_worked_math_beats_chance(quick_base):
+    """The base has two math habits (work it out, or box a guess); sampled at T 1 it shows both, and its
+    worked answers are right well above chance (an untrained model writes neither format)."""
     from collections import Counter
+
+    import torch
 
     _, path, _ = quick_base
     model, tok = pretrain.load_base(path)
     assert model.config.vocab_size == len(tok) and model.config.tie_word_embeddings
     assert model.config.eos_token_id == tok.eos_token_id and model.config.pad_token_id == tok.pad_token_id
     problems = [p for name in tasks_in("math") for p in make_split(name, 100, seed=11)]
-    outputs = pretrain.greedy_answers(model, tok, [p.question for p in problems])
-    answers = [split_thinking(o, enable_thinking=False).answer for o in outputs]
-    base_format = re.compile(r"(\d+ [-+*/] \d+ = \d+\. )+The answer is \\boxed\{\d+\}\.")
-    formatted = sum(bool(base_format.fullmatch(a)) for a in answers) / len(answers)
-    correct = sum(verify(a, p) for a, p in zip(answers, problems)) / len(problems)
-    # chance = always answering the most common gold answer of these problems; an untrained model scores 0
-    # on both counts (it neither writes the base's format nor gets answers right)
+    torch.manual_seed(0)
+    enc = tok([render_prompt(p.question, enable_thinking=False) for p in problems], return_tensors="pt",
+              padding=True, add_special_tokens=False)
+    with torch.no_grad():
+        gen = model.generate(**enc, max_new_tokens=64, do_sample=True, temperature=1.0, num_return_sequences=3,
+                             eos_token_id=[tok.convert_tokens_to_ids(IM_END)], pad_token_id=tok.pad_token_id)
+    texts = [tok.decode(g[enc["input_ids"].shape[1]:], skip_special_tokens=True) for g in gen]
+    pairs = [(split_thinking(t, enable_thinking=False).answer, problems[i // 3]) for i, t in enumerate(texts)]
+    worked_re = re.compile(r"(\d+ [-+*/] \d+ = \d+\. )+The answer is \\boxed\{\d+\}\.")
+    direct_re = re.compile(r"The answer is \\boxed\{\d+\}\.")
+    worked = [(a, p) for a, p in pairs if worked_re.fullmatch(a)]
+    direct = [(a, p) for a, p in pairs if direct_re.fullmatch(a)]
+    assert (len(worked) + len(direct)) / len(pairs) >= 0.9, [a for a, _ in pairs[:3]]
+    assert len(worked) >= 30 and len(direct) >= 30, (len(worked), len(direct))
+    # chance = always answering the most common gold answer of these problems
     chance = Counter(p.answer for p in problems).most_common(1)[0][1] / len(problems)
-    assert formatted >= 0.9, answers[:3]
-    assert correct > chance + 0.03, (correct, chance, answers[:3])
+    worked_acc = sum(verify(a, p) for a, p in worked) / len(worked)
+    assert worked_acc > chance + 0.03, (worked_acc, chance, worked[:3])
     info = json.loads((path / pretrain.BUILD_INFO).read_text())
     assert set(info["groups"]) == {"math", "other", "non"} and info["cfg"] == json.loads(
         json.dumps(dataclasses.asdict(pretrain.QUICK)))
+
+
+def test_pretraining_answers_math_with_equations_or_directly_in_the_configured_share():
+    from kit.toy.world import direct_answer
+
+    from dataclasses import replace
+
+    cfg = replace(pretrain.DEFAULT, mix_other=0.0, mix_non=0.0, mix_facts=0.0)  # math documents only
+    answers = [rest for _, rest in pretrain.pretrain_texts(cfg, 2000)]
+    direct = [a for a in answers if a.startswith("The answer is \\boxed")]
+    worked = [a for a in answers if re.match(r"(\d+ [-+*/] \d+ = \d+\. )+The answer is \\boxed", a)]
+    assert len(direct) + len(worked) == len(answers)
+    assert abs(len(direct) / len(answers) - cfg.math_direct) < 0.05, (len(direct), len(worked))
+    p = make_split("math_items", 1, seed=0, part="pretrain")[0]
+    assert direct_answer(p) == f"The answer is \\boxed{{{p.answer}}}." and verify(direct_answer(p), p)
 
 
 def test_build_settings_key_changes_with_settings():

@@ -10,9 +10,9 @@ generator and an exact verifier.
   a word with a separator, writing words in upper case. The answer is given directly (no box) and checked
   as an exact string after stripping.
 
-Every problem has a base-style response (`base_style`: the pretrained base's own short answer, no
-reasoning) and every math problem a teacher trace (`teacher_trace`: a verbose, program-written step-by-step
-solution in a style unlike the base's; the off-policy SFT target).
+Every problem has a base-style response (`base_style`: the pretrained base's own short answer; for math
+the bare equations then the box, and sometimes just the box, `direct_answer`) and every math problem a teacher trace (`teacher_trace`: a verbose, program-written solution in a style
+unlike the base's but in words the base knows; the off-policy SFT target).
 
 Questions fall into three disjoint parts by a hash of (task, question): "eval" (20 %), "train" (20 %, the
 math problems for SFT/RL) and "pretrain" (60 %, what the toy base is pretrained on). `make_split` only ever
@@ -31,7 +31,7 @@ from typing import Any, Callable
 from kit.eval.scoring.boxed import last_boxed
 
 # Bump when a generator, a template or the fact table changes: cached toy bases are keyed by it.
-WORLD_VERSION = "toy-world-4"
+WORLD_VERSION = "toy-world-6"
 
 GROUPS: tuple[str, ...] = ("math", "other", "non")
 PARTS: tuple[str, ...] = ("eval", "train", "pretrain")
@@ -206,87 +206,59 @@ def _gen_math_shop(rng: random.Random) -> Problem:
 
 
 # -----------------------------------------------------------------------------------------------------
-# math solutions: each operation as (a sentence for the teacher, its equation). The base writes only the
-# equations ("6 * 8 = 48. 48 - 5 = 43. The answer is \\boxed{43}."); the teacher writes a verbose trace
-# around them (`teacher_trace`), so the two styles share the arithmetic and differ in everything else.
+# math solutions: the equations, one per operation. The base writes only them ("6 * 8 = 48. 48 - 5 = 43. The
+# answer is \\boxed{43}."); the teacher (`teacher_trace`) first reads the problem back sentence by sentence,
+# then writes one equation per line, then the base's line as a final check. Every word of the trace is a word
+# of the question or of the base's answer, so the base knows each token (as a real base knows a teacher's
+# words) and only the style is new to it, as in the paper, where the teacher's traces are off-policy text
+# in a vocabulary the base already has.
 
-_OPENERS = ("Okay, let me work through this carefully.", "Alright, let me think about this step by step.",
-            "Okay, let me solve this one step at a time.")
-_LINKS = ("First,", "Next,", "After that,", "Then,", "Finally,")
 
-
-def _items_steps(p: Problem) -> list[tuple[str, str | None]]:
-    m = p.meta
-    name, item, box = m["name"], m["item"], m["box"]
-    out: list[tuple[str, str | None]] = []
-    for i, s in enumerate(m["steps"]):
-        link = _LINKS[0] if i == 0 else (_LINKS[-1] if i == len(m["steps"]) - 1 else _LINKS[min(i, 3)])
+def _items_equations(p: Problem) -> list[str]:
+    out: list[str] = []
+    for s in p.meta["steps"]:
         k = s["kind"]
-        if k == "start":
-            out.append((f"{link} {name} starts with {s['value']} {item}.", None))
-        elif k == "boxes":
-            eq = f"{s['a']} * {s['b']} = {s['value']}"
-            out.append((f"{link} {name} has {s['a']} {box} with {s['b']} {item} in each, so that is {eq} {item}.", eq))
+        if k == "boxes":
+            out.append(f"{s['a']} * {s['b']} = {s['value']}")
         elif k in ("give", "lose"):
-            eq = f"{s['prev']} - {s['c']} = {s['value']}"
-            verb = "gives away" if k == "give" else "loses"
-            out.append((f"{link} {name} {verb} {s['c']}, so {eq} {item} are left.", eq))
+            out.append(f"{s['prev']} - {s['c']} = {s['value']}")
         elif k in ("buy", "find"):
-            eq = f"{s['prev']} + {s['c']} = {s['value']}"
-            verb = "buys" if k == "buy" else "finds"
-            out.append((f"{link} {name} {verb} {s['c']} more, so now there are {eq} {item}.", eq))
+            out.append(f"{s['prev']} + {s['c']} = {s['value']}")
         elif k == "double":
-            eq = f"{s['prev']} * 2 = {s['value']}"
-            out.append((f"{link} the number of {item} doubles, so {eq}.", eq))
-        else:
-            eq = f"{s['prev']} / {s['c']} = {s['value']}"
-            out.append((f"{link} the {item} are shared among {s['c']} friends, so one share is {eq} {item}.", eq))
+            out.append(f"{s['prev']} * 2 = {s['value']}")
+        elif k != "start":
+            out.append(f"{s['prev']} / {s['c']} = {s['value']}")
     return out
 
 
-def _shop_steps(p: Problem) -> list[tuple[str, str | None]]:
+def _shop_equations(p: Problem) -> list[str]:
     m = p.meta
     a = m["x"] * m["p1"]
-    eq = f"{m['x']} * {m['p1']} = {a}"
-    first = f"First, {m['x']} {m['g1']}s at {m['p1']} dollars each cost {eq} dollars."
-    out: list[tuple[str, str | None]] = [(first, eq)]
+    out = [f"{m['x']} * {m['p1']} = {a}"]
+    b = m["p2"]
     if m["y"] > 1:
         b = m["y"] * m["p2"]
-        eq = f"{m['y']} * {m['p2']} = {b}"
-        out.append((f"Next, {m['y']} {m['g2']}s at {m['p2']} dollars each cost {eq} dollars.", eq))
-    else:
-        b = m["p2"]
-        out.append((f"Next, one {m['g2']} costs {b} dollars.", None))
-    eq = f"{a} + {b} = {m['total']}"
-    out.append((f"So the total is {eq} dollars.", eq))
+        out.append(f"{m['y']} * {m['p2']} = {b}")
+    out.append(f"{a} + {b} = {m['total']}")
     if "bill" in m:
-        eq = f"{m['bill']} - {m['total']} = {p.answer}"
-        out.append((f"Then {m['name']} pays with {m['bill']} dollars, so the change is {eq} dollars.", eq))
+        out.append(f"{m['bill']} - {m['total']} = {p.answer}")
     elif "friend" in m:
-        eq = f"{m['total']} / 2 = {p.answer}"
-        out.append((f"Then {m['name']} and {m['friend']} share the cost, so each of them pays {eq} dollars.", eq))
+        out.append(f"{m['total']} / 2 = {p.answer}")
     return out
 
 
-_MATH_STEPS = {"math_items": _items_steps, "math_shop": _shop_steps}
-
-
-def _equations(p: Problem) -> list[str]:
-    return [eq for _, eq in _MATH_STEPS[p.task](p) if eq]
+_EQUATIONS = {"math_items": _items_equations, "math_shop": _shop_equations}
 
 
 def _math_style(p: Problem) -> str:
     """The base's math answer: the bare equations, one per operation, then the boxed result (one line)."""
-    return " ".join(f"{eq}." for eq in _equations(p)) + f" The answer is \\boxed{{{p.answer}}}."
+    return " ".join(f"{eq}." for eq in _EQUATIONS[p.task](p)) + f" The answer is \\boxed{{{p.answer}}}."
 
 
 def _math_trace(p: Problem) -> str:
-    """The teacher's answer: an opener, a sentence per step, a double-check, the boxed result (lines)."""
-    steps = _MATH_STEPS[p.task](p)
-    opener = _OPENERS[int(hashlib.sha256(p.question.encode()).hexdigest(), 16) % len(_OPENERS)]
-    check = "; ".join(eq for _, eq in steps if eq)
-    return "\n".join([opener, *(line for line, _ in steps), f"Wait, let me double-check: {check}. Yes, that is right.",
-                      f"So the final answer is \\boxed{{{p.answer}}}."])
+    """The teacher's answer (lines): the problem read back, one equation per line, the base's line as a check."""
+    sentences = re.split(r"(?<=[.?!])\s+", p.question.strip())
+    return "\n".join([*sentences, *(f"{eq}." for eq in _EQUATIONS[p.task](p)), _math_style(p)])
 
 
 # -----------------------------------------------------------------------------------------------------
@@ -506,6 +478,16 @@ def base_style(problem: Problem) -> str:
     """The base model's own response to a problem, one short line: the bare equations and the boxed answer
     (math), "The answer is \\boxed{...}." (other reasoning), the answer itself (non-reasoning)."""
     return TASKS[problem.task].base_style(problem)
+
+
+def direct_answer(problem: Problem) -> str:
+    """The base's other habit on math: the boxed result with no equations before it. Pretraining renders a
+    share of math problems this way (kit.toy.pretrain, `math_direct`), so the base sometimes works a problem
+    out and sometimes guesses, as real base models sometimes reason and sometimes answer at once; both
+    fine-tuning arms can raise math by making it work problems out."""
+    if TASKS[problem.task].group != "math":
+        raise ValueError(f"task '{problem.task}' is not a math task")
+    return _boxed_style(problem)
 
 
 def teacher_trace(problem: Problem) -> str:
