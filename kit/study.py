@@ -56,8 +56,20 @@ def seed_metrics(run_dir: Path) -> dict[str, dict[str, float]]:
             m["one_minus_cka"] = statistics.fmean(p["cka"]["one_minus_cka"])
         if p.get("tokens"):
             m["token_kl"] = statistics.fmean(t["kl"] for t in p["tokens"].values())
+        m["ti_conclusive"] = 0.0 if a.get("inconclusive", True) else 1.0  # the run report's own test
+        if not m["math_gain"] > 0:
+            # TI is transfer per unit of math gain (the paper's arms all gained on math); with no gain, or a
+            # loss, the ratio has no meaning (its sign flips), so this seed says nothing about transfer
+            m["TI_other"] = m["TI_non"] = float("nan")
         out[arm] = m
     return out
+
+
+def stage_seconds(run_dir: Path) -> float:
+    """A run's compute time: the sum of its stages' own times from their manifests, so a study report
+    rebuilt later (every stage skipped) still states how long the seed took to run."""
+    return sum(json.loads(m.read_text()).get("seconds", 0.0) for m in (run_dir / "manifests").glob("*.json")
+               if not m.name.endswith(".started.json"))
 
 
 def verdict(diffs: list[float], higher_is_finding: bool) -> tuple[str, str]:
@@ -116,11 +128,19 @@ def write_report(name: str, seeds: list[int], per_seed: dict[int, dict[str, dict
             diffs = [per_seed[s].get(RL, {}).get(key, float("nan")) - per_seed[s].get(SFT, {}).get(key, float("nan"))
                      for s in seeds]
             word, detail = verdict(diffs, higher)
+            if key.startswith("TI_"):
+                # the verdict stands as the fixed criteria give it; beside it, how many seeds' TIs the run
+                # reports themselves call conclusive (a math gain whose interval excludes 0, see report.md)
+                ok = {arm: sum(per_seed[s].get(arm, {}).get("ti_conclusive", 0.0) for s in seeds) for arm in (RL, SFT)}
+                detail += (f"; TI conclusive by the run reports' test in {ok[RL]:.0f}/{len(seeds)} seeds for RL, "
+                           f"{ok[SFT]:.0f}/{len(seeds)} for SFT")
             findings[key] = {"claim": title, "verdict": word, "diffs": diffs}
             lines.append(f"| {title} | **{word}** | {detail} |")
-        lines += ["", "TI divides by the math gain; where an arm gained nothing on math its TI is undefined and "
-                  "the seed is left out of that claim (the gains in points are shown beside it)."]
-    lines += ["", "Wall time per seed: " + ", ".join(f"seed {s} {wall.get(s, float('nan')):.0f} s" for s in seeds)]
+        lines += ["", "TI divides by the math gain; where an arm did not gain on math (gain <= 0 points) its TI is "
+                  "left undefined for that seed and the seed is left out of the two TI claims (the gains in points are "
+                  "shown above: the non-reasoning gain claim does not depend on it)."]
+    lines += ["", "Time per seed (sum of its stages' times): " + ", ".join(f"seed {s} {wall.get(s, float('nan')):.0f} s"
+                                                                   for s in seeds)]
     pts = {f"{arm} s{s}": per_seed[s][arm] for s in seeds for arm in per_seed[s]}
     ti_points = {k: {"TI_other": v["TI_other"], "TI_non": v["TI_non"], "TI_other_ci": [v["TI_other"]] * 2,
                      "TI_non_ci": [v["TI_non"]] * 2} for k, v in pts.items()}
@@ -153,11 +173,11 @@ def main(argv: list[str] | None = None) -> int:
     for s in seeds:
         name = f"{base.name}-seed{s}"
         t0 = time.time()
-        print(f"=== seed {s}: outputs/{name} ===", flush=True)
+        print(f"=== seed {s}: {Path(base.output_dir) / name} ===", flush=True)
         rc = run_main([args.recipe, *args.overrides, f"seed={s}", f"run_name={name}"] + (["--fresh"] if args.fresh else []))
         if rc != 0:
             return rc
-        wall[s] = time.time() - t0
+        wall[s] = stage_seconds(Path(base.output_dir) / name) or time.time() - t0
         per_seed[s] = seed_metrics(Path(base.output_dir) / name)
     out = Path(base.output_dir) / f"{base.name}-study"
     findings = write_report(base.name, seeds, per_seed, out, wall)

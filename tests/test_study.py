@@ -28,3 +28,42 @@ def test_study_report(tmp_path):
     assert "| grpo | TI_non | 30 | 31 | 32 |" in md and "**reproduced**" in md
     assert (tmp_path / "ti_by_seed.png").read_bytes()[:4] == b"\x89PNG"
     assert json.loads((tmp_path / "study.json").read_text())["seeds"] == [0, 1, 2]
+
+
+def test_ti_is_left_out_where_an_arm_lost_math(tmp_path):
+    """TI is transfer per unit of math gain: a seed whose arm did not gain on math says nothing about it."""
+    import math
+
+    from kit.study import seed_metrics
+
+    def arm(math_gain):
+        return {"ti_v2": {"TI_other": 40.0, "TI_non": -20.0},
+                "groups": {"math": {"gain": math_gain}, "other": {"gain": 1.0}, "non": {"gain": -2.0}}}
+
+    (tmp_path / "analysis.json").write_text(json.dumps({"sft": arm(-31.0), "grpo": arm(5.0), "onpolicy_sft": arm(0.0)}))
+    m = seed_metrics(tmp_path)
+    assert math.isnan(m["sft"]["TI_non"]) and math.isnan(m["sft"]["TI_other"]) and m["sft"]["non_gain"] == -2.0
+    assert math.isnan(m["onpolicy_sft"]["TI_non"])
+    assert m["grpo"]["TI_non"] == -20.0 and m["grpo"]["TI_other"] == 40.0
+
+
+def test_seed_time_is_the_sum_of_its_stages_and_conclusive_seeds_are_counted(tmp_path):
+    from kit.study import seed_metrics, stage_seconds
+
+    (tmp_path / "manifests").mkdir()
+    for name, secs in (("data", 1.5), ("eval", 40.0), ("probe", 3.5)):
+        (tmp_path / "manifests" / f"{name}.json").write_text(json.dumps({"seconds": secs}))
+    (tmp_path / "manifests" / "report.started.json").write_text(json.dumps({"at": 0}))  # not finished: not counted
+    assert stage_seconds(tmp_path) == 45.0
+
+    def arm(inconclusive):
+        return {"ti_v2": {"TI_other": 10.0, "TI_non": 5.0}, "inconclusive": inconclusive,
+                "groups": {"math": {"gain": 3.0}, "other": {"gain": 1.0}, "non": {"gain": 0.5}}}
+
+    (tmp_path / "analysis.json").write_text(json.dumps({"grpo": arm(False), "sft": arm(True)}))
+    per_seed = {s: seed_metrics(tmp_path) for s in (0, 1)}
+    assert per_seed[0]["grpo"]["ti_conclusive"] == 1.0 and per_seed[0]["sft"]["ti_conclusive"] == 0.0
+    write_report("toy", [0, 1], per_seed, tmp_path / "study", {0: 45.0, 1: 45.0})
+    md = (tmp_path / "study" / "study.md").read_text()
+    assert "TI conclusive by the run reports' test in 2/2 seeds for RL, 0/2 for SFT" in md
+    assert "seed 0 45 s" in md

@@ -1,0 +1,20 @@
+"""The toy recipe's learning-rate rule: validation problems outside every other split, best math accuracy wins."""
+
+from __future__ import annotations
+
+from kit.eval.benchmarks.toy import EVAL_ROWS
+from kit.toy.select_lr import choose, validation_problems
+from kit.toy.world import make_split, part_of, tasks_in
+
+
+def test_validation_problems_are_held_out_from_eval_rows_training_and_pretraining():
+    val = validation_problems(50)
+    assert len(val) == 50 * len(tasks_in("math"))
+    evaluated = {p.question for t in tasks_in("math") for p in make_split(t, EVAL_ROWS, seed=0, part="eval")}
+    assert not evaluated & {p.question for p in val}
+    assert all(part_of(p.task, p.question) == "eval" for p in val)  # never pretraining or training rows
+
+
+def test_choose_takes_the_best_and_the_smaller_rate_on_a_tie():
+    assert choose({1e-4: 0.5, 3e-4: 0.7, 1e-3: 0.6}) == 3e-4
+    assert choose({1e-4: 0.7, 3e-4: 0.7, 1e-3: 0.6}) == 1e-4
