@@ -1,7 +1,8 @@
-# Two commands a fresh machine can run (each installs what it needs into .venv first):
-#   make smoke   the whole study in miniature on CPU (recipes/smoke.yaml), report in outputs/smoke/
+# The README's two commands (each installs what it needs into .venv first):
 #   make toy     the CPU mini-study: the paper's experiment in miniature, 3 seeds (kit/toy, recipes/toy.yaml)
 #   make test    the test suite
+# and the quick pipeline check:
+#   make smoke   every stage on a random-weight tiny Qwen3 and fixtures (recipes/smoke.yaml), outputs/smoke/
 # On a machine whose pip would pick a CUDA torch, point TORCH_INDEX at PyTorch's CPU wheel index, e.g.
 #   make test TORCH_INDEX="--index-url https://download.pytorch.org/whl/cpu"
 PYTHON ?= python3
