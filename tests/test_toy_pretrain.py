@@ -149,12 +149,8 @@ def test_quick_base_has_both_math_habits_and_computes(quick_base):
     assert model.config.eos_token_id == tok.eos_token_id and model.config.pad_token_id == tok.pad_token_id
     problems = [p for name in tasks_in("math") for p in make_split(name, 100, seed=11)]
     torch.manual_seed(0)
-    enc = tok([render_prompt(p.question, enable_thinking=False) for p in problems], return_tensors="pt",
-              padding=True, add_special_tokens=False)
-    with torch.no_grad():
-        gen = model.generate(**enc, max_new_tokens=64, do_sample=True, temperature=1.0, num_return_sequences=3,
-                             eos_token_id=[tok.convert_tokens_to_ids(IM_END)], pad_token_id=tok.pad_token_id)
-    texts = [tok.decode(g[enc["input_ids"].shape[1]:], skip_special_tokens=True) for g in gen]
+    texts = pretrain.generate_batch(model, tok, [p.question for p in problems], 64, n=3, do_sample=True,
+                                    temperature=1.0)
     answers = [split_thinking(t, enable_thinking=False).answer for t in texts]
     worked = sum(bool(re.fullmatch(r"(\d+ [-+*/] \d+ = \d+\. )+The answer is \\boxed\{\d+\}\.", a)) for a in answers)
     direct = sum(bool(re.fullmatch(r"The answer is \\boxed\{\d+\}\.", a)) for a in answers)

@@ -261,23 +261,29 @@ def train(model, tok, cfg: BuildCfg, log: Callable[[str], None] | None = None,
 # -----------------------------------------------------------------------------------------------------
 # evaluation
 
-def greedy_answers(model, tok, questions: list[str], max_new_tokens: int = 64, batch_size: int = 64) -> list[str]:
-    """Greedy completions (decoded, special tokens dropped) for bare questions in the chat format."""
+def generate_batch(model, tok, questions: list[str], max_new_tokens: int, n: int = 1, **decode: Any) -> list[str]:
+    """One generate call for bare questions in the chat format: `n` completions per question (decoded,
+    special tokens dropped), question by question; `decode` goes to `model.generate` (do_sample, ...)."""
     import torch
 
-    stop = [tok.convert_tokens_to_ids(IM_END), tok.pad_token_id]
+    enc = tok([render_prompt(q, enable_thinking=False) for q in questions], return_tensors="pt", padding=True,
+              add_special_tokens=False)
+    with torch.no_grad():
+        gen = model.generate(**enc, max_new_tokens=max_new_tokens, num_return_sequences=n, pad_token_id=tok.pad_token_id,
+                             eos_token_id=[tok.convert_tokens_to_ids(IM_END), tok.pad_token_id], **decode)
+    width = enc["input_ids"].shape[1]
+    return [tok.decode(row[width:], skip_special_tokens=True) for row in gen]
+
+
+def greedy_answers(model, tok, questions: list[str], max_new_tokens: int = 64, batch_size: int = 64) -> list[str]:
+    """Greedy completions for bare questions, batched by length."""
     order = sorted(range(len(questions)), key=lambda i: len(questions[i]))
     out = [""] * len(questions)
     model.eval()
     for start in range(0, len(order), batch_size):
         idx = order[start:start + batch_size]
-        prompts = [render_prompt(questions[i], enable_thinking=False) for i in idx]
-        enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
-        with torch.no_grad():
-            gen = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=stop,
-                                 pad_token_id=tok.pad_token_id)
-        for row, i in enumerate(idx):
-            out[i] = tok.decode(gen[row, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+        for i, text in zip(idx, generate_batch(model, tok, [questions[i] for i in idx], max_new_tokens, do_sample=False)):
+            out[i] = text
     return out
 
 

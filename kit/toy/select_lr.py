@@ -46,9 +46,9 @@ def math_accuracy(base_dir: Path, adapter: Path | None, problems: list[Any], see
     by the world's verifiers."""
     import torch
 
-    from kit.chat import IM_END, render_prompt, split_thinking
+    from kit.chat import split_thinking
     from kit.eval.benchmarks.toy import GROUP_DECODE
-    from kit.toy.pretrain import load_base
+    from kit.toy.pretrain import generate_batch, load_base
     from kit.toy.world import verify
 
     d = GROUP_DECODE["math"]
@@ -61,22 +61,12 @@ def math_accuracy(base_dir: Path, adapter: Path | None, problems: list[Any], see
     torch.manual_seed(seed)
     sampled = d.temperature > 0
     n = d.n_samples if sampled else 1
-    decode = dict(do_sample=True, temperature=d.temperature, top_p=d.top_p, num_return_sequences=n) if sampled \
-        else dict(do_sample=False)
-    stop = [tok.convert_tokens_to_ids(IM_END), tok.pad_token_id]
+    decode = dict(do_sample=True, temperature=d.temperature, top_p=d.top_p) if sampled else dict(do_sample=False)
     ok: list[bool] = []
     for start in range(0, len(problems), batch_size):
         batch = problems[start:start + batch_size]
-        enc = tok([render_prompt(p.question, enable_thinking=False) for p in batch], return_tensors="pt",
-                  padding=True, add_special_tokens=False)
-        with torch.no_grad():
-            gen = model.generate(**enc, max_new_tokens=d.max_new_tokens, eos_token_id=stop,
-                                 pad_token_id=tok.pad_token_id, **decode)
-        width = enc["input_ids"].shape[1]
-        for i, p in enumerate(batch):
-            for j in range(n):
-                text = tok.decode(gen[i * n + j, width:], skip_special_tokens=True)
-                ok.append(verify(split_thinking(text, enable_thinking=False).answer, p))
+        texts = generate_batch(model, tok, [p.question for p in batch], d.max_new_tokens, n=n, **decode)
+        ok += [verify(split_thinking(t, enable_thinking=False).answer, batch[k // n]) for k, t in enumerate(texts)]
     return sum(ok) / len(ok)
 
 
