@@ -132,6 +132,10 @@ class GRPOCfg:
     prompts_per_step: int = knob(1, lo=1)
     num_generations: int = knob(4, lo=2)
     grad_accum: int = knob(1, lo=1)
+    steps_per_generation: Optional[int] = knob(
+        None, lo=1, help="micro-batches per rollout (generation) batch, TRL's steps_per_generation; None = grad_accum: "
+                         "one rollout batch per optimizer step (policy ratio 1, clipping inert unless num_iterations > 1)")
+    num_iterations: int = knob(1, lo=1, help="optimisation passes over each rollout batch (TRL's num_iterations, mu)")
     max_completion_length: int = knob(1024, lo=4)
     temperature: float = knob(1.0, lo=0.0, hi=2.0)
     top_p: float = knob(1.0, lo=0.0, hi=1.0)
