@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -138,6 +139,50 @@ def check_recipe(recipe_path: Path, shape: str | None, steps: int, work: Path, e
     train("grpo")
 
 
+def check_decode(recipe_path: Path, shape: str, batches: list[int], new_tokens: int, work: Path,
+                 result: dict[str, Any], save: Callable[[], None]) -> None:
+    """Seconds per decode step of the kit's HF engine (the non-vLLM path, through the recipe's backend) at
+    several batch sizes: generate `8` and `8 + new_tokens` tokens and divide the difference, so prefill and
+    the first-call compilation drop out. These figures calibrate kit/plan.py's non-vLLM decode model."""
+    from kit import recipe as R
+    from kit.eval.benchmarks.base import Decode
+    from kit.eval.engine import HFEngine
+    from kit.hardware import choose_backend, choose_dtype, detect
+    from kit.models import load_base
+    from kit.plan import QWEN3_SHAPES
+
+    hw = detect()
+    recipe = R.load(recipe_path, [f"output_dir={work}", "data.source=fixtures", "eval.source=fixtures"])
+    dtype = choose_dtype(recipe.model.dtype, hw)
+    if choose_backend(recipe.model.backend, hw) == "unsloth":
+        import unsloth  # noqa: F401
+    if shape == "tiny":  # the CPU twin: the recipe's own tiny random model
+        layers = recipe.model.tiny.num_hidden_layers
+    else:
+        recipe.model.id = str(build_random(shape, work / f"random-{shape}", dtype))
+        layers = QWEN3_SHAPES[shape][0]
+    model, tok, backend = load_base(recipe, hw, Path(os.environ.get("KIT_CACHE") or work / ".cache"))
+    engine = HFEngine(model, tok, max(batches))
+    engine.select("base")
+    result.update({"shape": shape, "layers": layers, "backend": backend, "dtype": dtype,
+                   "load_in_4bit": recipe.model.load_in_4bit, "new_tokens": new_tokens, "batches": {}})
+    save()
+    for b in batches:
+        prompts = [f"<|im_start|>user\nWrite a story number {i}.<|im_end|>\n<|im_start|>assistant\n" for i in range(b)]
+        engine.batch_size = b
+        times = {}
+        for n in (8, 8 + new_tokens):
+            engine.generate(prompts, Decode(temperature=1.0, max_new_tokens=n), seed=0)  # warm-up at this shape
+            t0 = time.time()
+            engine.generate(prompts, Decode(temperature=1.0, max_new_tokens=n), seed=1)
+            times[n] = time.time() - t0
+        step = (times[8 + new_tokens] - times[8]) / new_tokens
+        result["batches"][str(b)] = {"s_per_decode_step": round(step, 5), "s_per_step_per_layer": round(step / layers, 6),
+                                     "tokens_per_s": round(b / step, 1) if step > 0 else None,
+                                     "peak_gb": _peak_gb(hw.cuda)}
+        save()
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m kit.gpucheck", description=__doc__.splitlines()[0])
     ap.add_argument("--recipes", default="qwen3-0.6b,qwen3-4b", help="recipe names under recipes/")
@@ -146,6 +191,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="recipe override applied to every recipe checked (repeatable)")
     ap.add_argument("--out", default="gpucheck.json")
+    ap.add_argument("--decode", default=None, metavar="SHAPES",
+                    help="instead of training: decode step time of the HF engine for these shapes (e.g. 0.6b,4b), "
+                         "each loaded with its qwen3-<shape> recipe's settings")
+    ap.add_argument("--batches", default="1,16,64", help="batch sizes for --decode")
+    ap.add_argument("--new-tokens", type=int, default=64, help="decode steps timed per batch for --decode")
     args = ap.parse_args(argv)
     import importlib.util
 
@@ -158,6 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     def save() -> None:
         Path(args.out).write_text(json.dumps(rows, indent=1))
 
+    if args.decode:
+        return _main_decode(args, rows, save)
     try:
         for name in [n.strip() for n in args.recipes.split(",") if n.strip()]:
             path = ROOT / "recipes" / f"{name}.yaml"
@@ -186,6 +238,35 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{r['recipe']:<14}gen   {r['generate']['tokens_per_s']:>8} tok/s (batch {r['generate']['batch']})")
         if "error" in r:
             print(f"{r['recipe']:<14}error: {r['error'][:120]}")
+    print(f"full figures: {args.out}")
+    return 0 if all("error" not in r for r in rows) else 1
+
+
+def _main_decode(args: argparse.Namespace, rows: list[dict[str, Any]], save: Callable[[], None]) -> int:
+    batches = [int(b) for b in args.batches.split(",") if b.strip()]
+    for shape in [s.strip() for s in args.decode.split(",") if s.strip()]:
+        row: dict[str, Any] = {"decode": shape}
+        rows.append(row)
+        with tempfile.TemporaryDirectory() as work:
+            try:
+                name = "smoke" if shape == "tiny" else f"qwen3-{shape}"
+                check_decode(ROOT / "recipes" / f"{name}.yaml", shape, batches, args.new_tokens, Path(work), row, save)
+            except Exception as exc:  # report and go on
+                row["error"] = f"{type(exc).__name__}: {exc}"
+        save()
+        import gc
+
+        import torch
+
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    print(f"{'shape':<7}{'batch':>6}{'s/step':>10}{'s/step/layer':>14}{'tok/s':>10}")
+    for r in rows:
+        for b, m in r.get("batches", {}).items():
+            print(f"{r['decode']:<7}{b:>6}{m['s_per_decode_step']:>10}{m['s_per_step_per_layer']:>14}{str(m['tokens_per_s']):>10}")
+        if "error" in r:
+            print(f"{r['decode']:<7}error: {r['error'][:120]}")
     print(f"full figures: {args.out}")
     return 0 if all("error" not in r for r in rows) else 1
 

@@ -21,3 +21,16 @@ def test_gpucheck_cpu_twin(tmp_path, kit_cache):
     assert row["generate"]["tokens_per_s"] > 0
     assert row["overrides"] == ["eval.batch_size=3"] and row["generate"]["batch"] == 3  # --set took effect
     assert "s/step" in res.stdout and "tok/s" in res.stdout
+
+
+def test_gpucheck_decode_cpu_twin(tmp_path, kit_cache):
+    """--decode times the kit's HF engine per decode step at each batch size (prefill subtracted)."""
+    from kit.gpucheck import main
+
+    out = tmp_path / "d.json"
+    assert main(["--decode", "tiny", "--batches", "1,4", "--new-tokens", "24", "--out", str(out)]) == 0
+    (row,) = json.loads(out.read_text())
+    assert row["layers"] == 2 and row["backend"] == "hf" and set(row["batches"]) == {"1", "4"}
+    for m in row["batches"].values():
+        assert m["s_per_decode_step"] > 0 and m["tokens_per_s"] > 0
+        assert abs(m["s_per_step_per_layer"] * 2 - m["s_per_decode_step"]) < 1e-5
