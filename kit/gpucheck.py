@@ -63,8 +63,15 @@ def _peak_gb(cuda: bool) -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
 
 
+def _fill(path: Path, n: int) -> None:
+    """Cycle a JSONL file's rows up to `n`: the fixtures hold 16 problems, fewer than a real rollout batch, and TRL's
+    sampler drops an incomplete generation batch (trl/trainer/grpo_trainer.py RepeatSampler)."""
+    rows = [line for line in path.read_text().splitlines() if line.strip()]
+    path.write_text("\n".join(rows[i % len(rows)] for i in range(max(n, len(rows)))) + "\n")
+
+
 def check_recipe(recipe_path: Path, shape: str | None, steps: int, work: Path, extra: list[str],
-                 result: dict[str, Any], save: Callable[[], None]) -> None:
+                 result: dict[str, Any], save: Callable[[], None], skip_sft: bool = False) -> None:
     """Run `steps` SFT steps, one generation batch, then `steps` GRPO steps with the recipe's settings,
     filling `result` and calling `save` after each part: a time limit that kills the slow GRPO rollouts
     still leaves the figures measured before it."""
@@ -96,6 +103,9 @@ def check_recipe(recipe_path: Path, shape: str | None, steps: int, work: Path, e
         recipe.model.id = str(path)
     ctx = Context(recipe, hw, estimate, recipe.run_dir)
     build(recipe, ctx.tokenizer(), 8, recipe.run_dir / "data")
+    g = recipe.grpo
+    rollout_prompts = g.prompts_per_step * (g.steps_per_generation or g.grad_accum)
+    _fill(recipe.run_dir / "data" / "rl.jsonl", rollout_prompts * (steps + 1))
     result.update({"recipe": recipe_path.name, "model": recipe.model.id, "device": hw.summary,
                    "backend": choose_backend(recipe.model.backend, hw), "dtype": dtype,
                    "load_in_4bit": recipe.model.load_in_4bit, "overrides": list(extra), "estimate": {}})
@@ -122,6 +132,9 @@ def check_recipe(recipe_path: Path, shape: str | None, steps: int, work: Path, e
                        "peak_gb": _peak_gb(hw.cuda)}
         save()
 
+    if skip_sft:
+        train("grpo")
+        return
     train("sft")
     model, tok, _ = load_base(recipe, hw, ctx.cache_root)
     model = attach_adapters(model, {"sft": ctx.adapters()["sft"]})
@@ -191,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="recipe override applied to every recipe checked (repeatable)")
     ap.add_argument("--out", default="gpucheck.json")
+    ap.add_argument("--skip-sft", action="store_true", help="GRPO only (no SFT steps, no generation batch)")
     ap.add_argument("--decode", default=None, metavar="SHAPES",
                     help="instead of training: decode step time of the HF engine for these shapes (e.g. 0.6b,4b), "
                          "each loaded with its qwen3-<shape> recipe's settings")
@@ -219,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(row)
             with tempfile.TemporaryDirectory() as work:
                 try:
-                    check_recipe(path, args.shapes, args.steps, Path(work), args.overrides, row, save)
+                    check_recipe(path, args.shapes, args.steps, Path(work), args.overrides, row, save, args.skip_sft)
                 except KitError:
                     raise
                 except Exception as exc:  # report and go on: one failing shape must not hide the others
