@@ -9,7 +9,32 @@ import secrets
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from kit.eval.sandbox import Limits, Verdict, run_python
+from kit.eval.sandbox import ALLOW_WEAK_ENV, Limits, Verdict, isolation_level, run_python
+
+# Score column recording the sandbox's isolation per sample: 1.0 = namespaces (private read-only filesystem,
+# no network, own PID namespace), 0.0 = the weak mode (allowed only by KIT_SANDBOX_ALLOW_WEAK=1). Averaged,
+# it is the share of samples scored with namespaces.
+SANDBOX_COLUMN = "sandbox_ns"
+
+
+def sandbox_ns(isolation: str = "") -> float:
+    """1.0 when `isolation` (default: what this process gets) starts with the namespace layer, else 0.0."""
+    iso = isolation or isolation_level()
+    return 1.0 if iso.split("+")[0] == "ns" else 0.0
+
+
+def sandbox_report_lines(scores: dict[str, Any]) -> list[str]:
+    """One report line on the code sandbox's isolation, from scores.json's `sandbox_ns` columns."""
+    cells = [(m, b, float(v["scores"][SANDBOX_COLUMN])) for m, per in scores.items() for b, v in per.items()
+             if SANDBOX_COLUMN in v.get("scores", {})]
+    if not cells:
+        return []
+    weak = [f"{m}/{b} {100 * (1 - x):.0f}%" for m, b, x in cells if x < 1.0]
+    if not weak:
+        return ["", "Code sandbox: every candidate program ran with namespace isolation (private read-only "
+                    "filesystem, no network, own PID namespace)."]
+    return ["", "Code sandbox: WEAK mode (no namespaces; Landlock + seccomp only; allowed by "
+                f"{ALLOW_WEAK_ENV}=1) for share of samples: " + ", ".join(weak) + "."]
 
 def outputs_match(got: str, expected: str) -> bool:
     """Compare program stdout with the expected stdout: line by line after trimming surrounding whitespace;

@@ -300,6 +300,8 @@ def build(run_dir: str | Path) -> dict[str, Any]:
     if trunc:
         lines += ["", "Truncated thinking (no `</think>`), share of samples: " +
                   ", ".join(f"{m}/{b} {100 * r:.0f}%" for m, b, r in trunc)]
+    from kit.eval.code_tests import sandbox_report_lines  # the code sandbox's isolation (sandbox_ns column)
+    lines += sandbox_report_lines(scores)
     lines += ["", *_paper_section(recipe, scores, analysis)]
     lines += ["", "## Latent and token shift", "", *latent_lines, "",
               "## Settings and deviations from the paper", "", *_settings(recipe), "", "## Plots", ""]

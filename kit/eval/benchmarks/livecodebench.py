@@ -22,6 +22,8 @@ timeout), in `kit.eval.sandbox` (one contained process per test, stopping at the
 compare stdout line by line (tokens may match as decimals); functional tests call
 `Solution().<func_name>(*args)` with one JSON argument per input line and compare the JSON result.
 Decode as the paper states it (A.3.5): temperature 0.6, top-p 0.95, 3 samples.
+Every score row also carries `sandbox_ns` (1.0: the program ran with namespace isolation; 0.0: the weak mode,
+which runs only with KIT_SANDBOX_ALLOW_WEAK=1); the report states it.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from urllib.parse import quote
 from kit.errors import KitError
 from kit.eval.benchmarks import register
 from kit.eval.benchmarks.base import Benchmark, Decode, HubSource, Item, fixture_rows
-from kit.eval.code_tests import run_tests
+from kit.eval.code_tests import SANDBOX_COLUMN, run_tests, sandbox_ns
 
 TIMEOUT_S = 6.0
 
@@ -165,6 +167,6 @@ class LiveCodeBench(Benchmark):
     def score(self, item: Item, answer: str, output: str, variant: str = "") -> dict[str, float]:
         code = last_code_block(output)
         if code is None:
-            return {"paper": 0.0}
+            return {"paper": 0.0, SANDBOX_COLUMN: sandbox_ns()}
         verdict = run_tests(code, self.tests(item), fn_name=item.doc["func_name"], timeout_s=TIMEOUT_S)
-        return {"paper": float(verdict.passed)}
+        return {"paper": float(verdict.passed), SANDBOX_COLUMN: sandbox_ns(verdict.isolation)}
