@@ -254,3 +254,215 @@ def test_fallback_without_namespaces():
 ])
 def test_outputs_match(got, expected, ok):
     assert outputs_match(got, expected) is ok
+
+
+# -- weak mode (no namespaces): refused by default; when allowed, no filesystem changes at all ------------
+
+from kit.eval.sandbox import ALLOW_WEAK_ENV, FORCE_WEAK_ENV, WeakSandboxRefused  # noqa: E402
+from kit.errors import KitError  # noqa: E402
+
+MODES = ["ns", "weak"]
+
+
+def _run(mode: str, src: str, limits: Limits = FAST, **kw):
+    if mode == "ns" and os.geteuid() != 0 and not ISOLATION.startswith("ns+"):
+        pytest.skip(f"no namespaces for this user ({ISOLATION})")
+    r = run_python(src, limits=limits, namespaces=mode == "ns", allow_weak=mode == "weak", **kw)
+    assert (r.isolation.split("+")[0] == "ns") == (mode == "ns"), r
+    return r
+
+
+def test_weak_mode_is_refused_by_default(monkeypatch):
+    monkeypatch.delenv(ALLOW_WEAK_ENV, raising=False)
+    with pytest.raises(WeakSandboxRefused) as exc:
+        run_python("print('ran')", limits=FAST, namespaces=False)
+    msg = str(exc.value)
+    assert isinstance(exc.value, KitError) and "\n" not in msg and f"{ALLOW_WEAK_ENV}=1" in msg
+    monkeypatch.setenv(FORCE_WEAK_ENV, "1")  # the env var forces the weak mode where namespaces work
+    with pytest.raises(WeakSandboxRefused):
+        run_tests("print('ran')", [{"input": "", "output": "ran", "testtype": "stdin"}], limits=FAST)
+    monkeypatch.setenv(ALLOW_WEAK_ENV, "1")  # the opt-in
+    r = run_python("print('ran')", limits=FAST)
+    assert r.status == "ok" and r.stdout == "ran\n" and "ns" not in r.isolation.split("+")
+    if X86_64:
+        assert "nofswrite" in r.isolation.split("+")
+
+
+ATTACKS = {
+    "open": "open(T, 'w').write('pwned')",
+    "open_new": "open(N, 'w').write('pwned')",
+    "io_fileio": "import _io\n_io.FileIO(T, 'w').write(b'pwned')",
+    "posix_open": "import posix\nfd = posix.open(T, posix.O_WRONLY | posix.O_TRUNC)\nposix.write(fd, b'pwned')",
+    "os_open_create": "import os\nfd = os.open(N, os.O_WRONLY | os.O_CREAT)\nos.write(fd, b'pwned')",
+    "ctypes_open": ("import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+                    "fd = libc.open(T.encode(), os.O_WRONLY | os.O_TRUNC)\nassert fd >= 0\n"
+                    "assert libc.write(fd, b'pwned', 5) == 5"),
+    "unlink": "import posix\nposix.unlink(T)",
+    "rename": "import posix\nposix.rename(T, N)",
+    "chmod": "import posix\nposix.chmod(T, 0o777)",
+    "chmod_dir": "import os\nos.chmod(D, 0o777)",
+    "mkdir": "import os\nos.mkdir(N)",
+    "symlink": "import os\nos.symlink('/etc/passwd', N)",
+    "truncate": "import os\nos.truncate(T, 0)",
+    "utime": "import os\nos.utime(T, (0, 0))",
+}
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("attack", sorted(ATTACKS))
+def test_filesystem_attacks_outside_the_folder_fail(tmp_path, mode, attack):
+    canary = tmp_path / "canary"
+    canary.mkdir(mode=0o755)
+    keep = canary / "keep.txt"
+    keep.write_text("still here")
+    keep.chmod(0o644)
+    before = (keep.stat().st_mode, keep.stat().st_mtime_ns, canary.stat().st_mode)
+    src = (f"T, N, D = {str(keep)!r}, {str(canary / 'new')!r}, {str(canary)!r}\n" + ATTACKS[attack]
+           + "\nprint('escaped')\n")
+    r = _run(mode, src)
+    assert r.status == "runtime_error" and "escaped" not in r.stdout, r
+    assert sorted(p.name for p in canary.iterdir()) == ["keep.txt"]
+    assert keep.read_text() == "still here"
+    assert (keep.stat().st_mode, keep.stat().st_mtime_ns, canary.stat().st_mode) == before
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_write_flood_is_capped(mode):
+    lim = Limits(wall_s=3.0, cpu_s=3.0, memory_mb=512, tmpfs_mb=8)
+    src = ("import os\nchunk, total = b'x' * (1 << 20), 0\n"
+           "for d in ('.', '/dev/shm', '/tmp'):\n"
+           "    for i in range(48):\n"
+           "        try:\n"
+           "            with open(os.path.join(d, f'flood{i}'), 'wb', buffering=0) as f:\n"
+           "                f.write(chunk)\n"
+           "            total += 1\n"
+           "        except OSError:\n"
+           "            break\n"
+           "print(total)\n")
+    r = _run(mode, src, lim)
+    assert r.status == "ok", r
+    written_mb = int(r.stdout.strip())
+    if mode == "weak":
+        assert written_mb == 0  # the weak mode writes nothing, not even in its own folder
+    else:
+        assert written_mb <= lim.tmpfs_mb + 16  # its tmpfs plus the 16 MB /dev/shm; /tmp is read-only
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_killing_the_kit_leaves_no_program_running(tmp_path, mode):
+    if mode == "ns" and os.geteuid() != 0 and not ISOLATION.startswith("ns+"):
+        pytest.skip(f"no namespaces for this user ({ISOLATION})")
+    import signal
+    import time
+
+    scratch = tmp_path / "kit_tmp"
+    scratch.mkdir()
+    kit = subprocess.Popen(
+        [sys.executable, "-c", "from kit.eval.sandbox import Limits, run_python\n"
+         f"run_python('import time\\ntime.sleep(30)', limits=Limits(wall_s=30, cpu_s=30), "
+         f"namespaces={mode == 'ns'}, allow_weak=True)"],
+        cwd=ROOT, env={**os.environ, "TMPDIR": str(scratch)})
+
+    def ours() -> list[int]:
+        pids = []
+        for d in os.listdir("/proc"):
+            if d.isdigit() and int(d) != kit.pid:
+                try:
+                    if str(scratch).encode() in Path(f"/proc/{d}/cmdline").read_bytes():
+                        pids.append(int(d))
+                except OSError:
+                    pass
+        return pids
+
+    try:
+        end = time.monotonic() + 15
+        while not any(b"--exec" in Path(f"/proc/{p}/cmdline").read_bytes() for p in ours() if Path(f"/proc/{p}").exists()):
+            assert time.monotonic() < end and kit.poll() is None, "the program never started"
+            time.sleep(0.05)
+        kit.send_signal(signal.SIGKILL)
+        kit.wait()
+        end = time.monotonic() + 5
+        while ours() and time.monotonic() < end:
+            time.sleep(0.05)
+        assert ours() == [], "a candidate program outlived the kit"
+    finally:
+        kit.kill()
+        kit.wait()
+        for p in ours():  # processes this test started (through the kit): never leave them behind
+            try:
+                os.kill(p, signal.SIGKILL)
+            except OSError:
+                pass
+
+
+# -- expected outputs are out of the program's reach ----------------------------------------------------
+
+FIXTURE = ROOT / "kit" / "data" / "fixtures" / "benchmarks" / "livecodebench.jsonl"
+CHEAT = f'''```python
+import base64, json, pickle, sys, zlib
+inp = sys.stdin.read()
+for line in open({str(FIXTURE)!r}):
+    row = json.loads(line)
+    tests = json.loads(row["public_test_cases"])
+    try:
+        tests += json.loads(row["private_test_cases"])
+    except ValueError:
+        tests += json.loads(pickle.loads(zlib.decompress(base64.b64decode(row["private_test_cases"]))))
+    for t in tests:
+        if t["input"] == inp:
+            print(t["output"])
+            sys.exit()
+```'''
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_candidate_cannot_read_the_expected_outputs(mode, monkeypatch):
+    from kit.eval import benchmarks
+    from kit.eval.benchmarks.livecodebench import last_code_block
+
+    b = benchmarks.get("livecodebench")
+    item = {it.id: it for it in b.items(b.load(True))}["fx_abc001_a"]
+    t = b.tests(item)[0]
+    # the cheat works wherever the fixture is readable (here, outside the sandbox) ...
+    out = subprocess.run([sys.executable, "-c", last_code_block(CHEAT)], input=t["input"], capture_output=True,
+                         text=True, timeout=30).stdout
+    assert outputs_match(out, t["output"])
+    # ... and scores 0 inside it, in either mode
+    if mode == "ns" and os.geteuid() != 0 and not ISOLATION.startswith("ns+"):
+        pytest.skip(f"no namespaces for this user ({ISOLATION})")
+    monkeypatch.setenv(FORCE_WEAK_ENV, "1" if mode == "weak" else "0")
+    monkeypatch.setenv(ALLOW_WEAK_ENV, "1" if mode == "weak" else "0")
+    assert b.score(item, CHEAT, CHEAT) == {"paper": 0.0, "sandbox_ns": 1.0 if mode == "ns" else 0.0}
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_dataset_caches_are_hidden(tmp_path, monkeypatch, mode):
+    secret = "expected-" + secrets.token_hex(8)
+    hf = tmp_path / "hf_home"
+    (hf / "datasets").mkdir(parents=True)
+    (hf / "datasets" / "answers.txt").write_text(secret)
+    monkeypatch.setenv("HF_HOME", str(hf))
+    r = _run(mode, f"import os\ntry:\n    print(open({str(hf / 'datasets' / 'answers.txt')!r}).read())\n"
+                   f"except OSError as e:\n    print('denied', e.errno)\n")
+    assert r.status == "ok" and secret not in r.stdout and r.stdout.startswith("denied"), r
+
+
+def test_isolation_is_recorded_per_lcb_row_and_reported(monkeypatch):
+    from kit.eval import benchmarks
+    from kit.eval.code_tests import sandbox_report_lines
+
+    b = benchmarks.get("livecodebench")
+    item = b.items(b.load(True))[0]
+    expected_ns = 1.0 if ISOLATION.startswith("ns+") else 0.0
+    assert b.score(item, "no code", "no code") == {"paper": 0.0, "sandbox_ns": expected_ns}
+    monkeypatch.setenv(FORCE_WEAK_ENV, "1")
+    monkeypatch.setenv(ALLOW_WEAK_ENV, "1")
+    assert b.score(item, "no code", "no code")["sandbox_ns"] == 0.0
+    assert b.score(item, "```python\nprint(1)\n```", "")["sandbox_ns"] == 0.0
+    scores = {"base": {"livecodebench": {"scores": {"paper": 0.5, "sandbox_ns": 1.0}}},
+              "arm": {"livecodebench": {"scores": {"paper": 0.5, "sandbox_ns": 0.25}},
+                      "ifeval": {"scores": {"paper": 0.5}}}}
+    line = "\n".join(sandbox_report_lines(scores))
+    assert "WEAK" in line and "arm/livecodebench 75%" in line and ALLOW_WEAK_ENV in line
+    assert "WEAK" not in "\n".join(sandbox_report_lines({"base": scores["base"]}))
+    assert sandbox_report_lines({"base": {"ifeval": {"scores": {"paper": 1.0}}}}) == []
