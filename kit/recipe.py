@@ -11,6 +11,7 @@ import dataclasses
 import difflib
 import hashlib
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -20,6 +21,9 @@ from typing import Any, Optional
 import yaml
 
 from kit.errors import KitError
+
+# numpy's legacy seeding (np.random.seed, reached through transformers' set_seed) takes 0 <= seed < 2**32
+SEED_MAX = 2**32 - 1
 
 
 def knob(default: Any = dataclasses.MISSING, *, lo: float | None = None, hi: float | None = None,
@@ -41,7 +45,7 @@ class TinyCfg:
     num_attention_heads: int = knob(4, lo=1)
     num_key_value_heads: int = knob(2, lo=1)
     head_dim: int = knob(16, lo=4)
-    seed: int = knob(0, lo=0)
+    seed: int = knob(0, lo=0, hi=SEED_MAX)
 
 
 @dataclass
@@ -72,7 +76,7 @@ class LoraCfg:
     dropout: float = knob(0.0, lo=0.0, hi=0.9)
     target_modules: list[str] = knob(factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj",
                                                       "gate_proj", "up_proj", "down_proj"])
-    init_seed: int = knob(3407, lo=0)
+    init_seed: int = knob(3407, lo=0, hi=SEED_MAX)
 
 
 @dataclass
@@ -93,7 +97,7 @@ class DataCfg:
     max_prompt_tokens: int = knob(512, lo=8)
     rl_suffix: bool = knob(True, help="append the paper's instruction to RL prompts (its train/to_parquet.py); "
                                       "off where the base has never seen that sentence (the toy world)")
-    seed: int = knob(0, lo=0)
+    seed: int = knob(0, lo=0, hi=SEED_MAX)
 
 
 @dataclass
@@ -190,7 +194,7 @@ class EvalCfg:
     top_p: Optional[float] = knob(None, lo=0.0, hi=1.0)
     batch_size: int = knob(8, lo=1)
     engine: str = knob("auto", choices=("auto", "hf", "vllm"))
-    seed: int = knob(0, lo=0)
+    seed: int = knob(0, lo=0, hi=SEED_MAX)
 
 
 @dataclass
@@ -201,7 +205,7 @@ class ProbeCfg:
     batch_size: int = knob(16, lo=1)
     token_samples: int = knob(100, lo=1, help="generations per benchmark for token shift (paper: 100)")
     bootstrap: int = knob(200, lo=0, help="resamples of texts for the shift intervals (0 = none)")
-    seed: int = knob(42, lo=0)
+    seed: int = knob(42, lo=0, hi=SEED_MAX)
 
 
 @dataclass
@@ -217,7 +221,7 @@ class Recipe:
     name: str = knob("run")
     run_name: Optional[str] = knob(None, help="folder under output_dir; default = name")
     output_dir: str = knob("outputs")
-    seed: int = knob(0, lo=0)
+    seed: int = knob(0, lo=0, hi=SEED_MAX)
     scale: float = knob(1.0, lo=1e-6, hi=1.0, help="share of the full study: data, eval items")
     arms: list[str] = knob(factory=lambda: ["sft", "grpo"])
     compare: dict[str, ModelRef] = knob(factory=dict, help="published full models to audit beside the base")
@@ -259,17 +263,70 @@ def _jsonable(v: Any) -> Any:
 def load(path: str | Path, overrides: list[str] | None = None) -> Recipe:
     """Read a recipe file, apply `key.sub=value` overrides, validate. Raises KitError with one line."""
     p = Path(path)
-    if not p.exists():
-        raise KitError(f"recipe file not found: {p}")
-    try:
-        raw = yaml.safe_load(p.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise KitError(f"{p}: not valid YAML ({str(exc).splitlines()[0]})") from exc
-    if not isinstance(raw, dict):
-        raise KitError(f"{p}: a recipe is a mapping of keys to values")
+    raw = read_yaml(p)
     for ov in overrides or []:
         _apply_override(raw, ov)
     return from_dict(raw, origin=str(p))
+
+
+EXAMPLE = "see recipes/smoke.yaml for an example"
+
+
+def read_yaml(p: Path) -> dict[str, Any]:
+    """The recipe file as a non-empty mapping; every way a file can be unusable is one KitError line."""
+    if not p.exists():
+        raise KitError(f"recipe file not found: {p}")
+    if p.is_dir():
+        raise KitError(f"{p} is a folder; give the path of a recipe .yaml file ({EXAMPLE})")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise KitError(f"{p}: not a text file (binary or not UTF-8); give a recipe .yaml file ({EXAMPLE})") from None
+    except OSError as exc:
+        raise KitError(f"{p}: cannot read it ({exc.strerror or exc}); check the path and its permissions") from None
+    if "\x00" in text:
+        raise KitError(f"{p}: not a text file (it holds NUL bytes); give a recipe .yaml file ({EXAMPLE})")
+    try:
+        raw = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
+    except _DuplicateKey as exc:
+        raise KitError(f"{p}: {exc}; keep one of them") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise KitError(f"{p}: not valid YAML{where} ({what}); fix the file ({EXAMPLE})") from None
+    if raw is None or raw == {}:
+        raise KitError(f"{p}: the recipe is empty; an empty recipe would run a default study. Write the study's "
+                       f"keys into it ({EXAMPLE})")
+    if not isinstance(raw, dict):
+        raise KitError(f"{p}: not a recipe: the file holds a YAML {type(raw).__name__}, where a recipe is a "
+                       f"mapping of `key: value` lines ({EXAMPLE})")
+    return raw
+
+
+class _DuplicateKey(yaml.YAMLError):
+    pass
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping (PyYAML keeps the last silently), at any depth."""
+
+    def construct_mapping(self, node, deep=False):  # type: ignore[override]
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue  # `<<: *anchor` merges are overridden by design
+                try:
+                    key = self.construct_object(key_node, deep=True)
+                    hash(key)
+                except (TypeError, yaml.YAMLError):
+                    continue  # unhashable keys: SafeLoader's own error below says so
+                line = key_node.start_mark.line + 1
+                if key in seen:
+                    raise _DuplicateKey(f"key '{key}' appears twice in one section (lines {seen[key]} and {line})")
+                seen[key] = line
+        return super().construct_mapping(node, deep=deep)
 
 
 def from_dict(raw: dict[str, Any], origin: str = "recipe") -> Recipe:
@@ -336,14 +393,19 @@ def _coerce(tp: Any, value: Any, key: str, origin: str) -> Any:
             return value
         raise KitError(f"{origin}: '{key}' must be an integer, got {value!r}")
     if tp is float:
+        number: float | None = None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
+            number = float(value)
+        elif isinstance(value, str):
             try:
-                return float(value)  # YAML 1.1 reads 5e-5 as a string
+                number = float(value)  # YAML 1.1 reads 5e-5 as a string
             except ValueError:
                 pass
-        raise KitError(f"{origin}: '{key}' must be a number, got {value!r}")
+        if number is None:
+            raise KitError(f"{origin}: '{key}' must be a number, got {value!r}")
+        if not math.isfinite(number):  # NaN slips through every range check (nan < lo is False)
+            raise KitError(f"{origin}: '{key}' is {value!r}; it must be a finite number")
+        return number
     if tp is str:
         if isinstance(value, str):
             return value
@@ -388,6 +450,9 @@ def validate(recipe: Recipe, origin: str = "recipe") -> None:
             raise KitError(f"{origin}: 'report.paper_rows.{name}' names an unknown row '{row}'{hint}")
     from kit.eval import benchmarks
 
+    if not recipe.eval.benchmarks:
+        raise KitError(f"{origin}: 'eval.benchmarks' is empty; list at least one benchmark to evaluate on "
+                       f"(e.g. [math500, gpqa_diamond, ifeval])")
     for name in recipe.eval.benchmarks:
         try:
             benchmarks.get(name)
@@ -417,6 +482,8 @@ def _check_ranges(obj: Any, prefix: str, origin: str) -> None:
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             raise KitError(f"{origin}: '{key}' is {value!r}; choose one of {', '.join(map(str, meta['choices']))}{hint}")
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if isinstance(value, float) and not math.isfinite(value):
+                raise KitError(f"{origin}: '{key}' is {value}; it must be a finite number")
             lo, hi = meta.get("lo"), meta.get("hi")
             if lo is not None and value < lo:
                 raise KitError(f"{origin}: '{key}' is {value}; it must be >= {lo}")

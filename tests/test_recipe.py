@@ -77,3 +77,135 @@ def test_cli_errors_are_one_line_without_traceback(args, fragment, tmp_path):
 def test_cli_missing_recipe_file(tmp_path):
     res = run_kit(str(tmp_path / "missing.yaml"))
     assert res.returncode == 2 and "recipe file not found" in res.stderr and "Traceback" not in res.stderr
+
+
+# --- validation holes (#10 item 5) and unusable recipe files (#10 item 4) --------------------------------
+
+
+@pytest.mark.parametrize("override, fragment", [
+    ("sft.learning_rate=.nan", "'sft.learning_rate' is nan; it must be a finite number"),
+    ("sft.learning_rate=nan", "'sft.learning_rate' is 'nan'; it must be a finite number"),
+    ("grpo.temperature=.inf", "'grpo.temperature' is inf; it must be a finite number"),
+    ("sft.epochs=inf", "'sft.epochs' is 'inf'; it must be a finite number"),
+    ("scale=-.inf", "'scale' is -inf; it must be a finite number"),
+    ("grpo.reward_weights.format=.nan", "'grpo.reward_weights.format' is nan; it must be a finite number"),
+])
+def test_nan_and_inf_are_refused(override, fragment):
+    with pytest.raises(KitError) as exc:
+        R.load(SMOKE, [override])
+    assert fragment in str(exc.value)
+
+
+@pytest.mark.parametrize("key", ["seed", "data.seed", "eval.seed", "probe.seed", "lora.init_seed",
+                                 "model.tiny.seed"])
+def test_seeds_must_fit_numpy_and_torch(key):
+    assert R.load(SMOKE, [f"{key}={2**32 - 1}"])  # the largest seed numpy takes
+    for big in (2**32, 2**64, 10**30):
+        with pytest.raises(KitError, match=f"'{key}' is {big}; it must be <= {2**32 - 1}"):
+            R.load(SMOKE, [f"{key}={big}"])
+
+
+def test_seed_bound_is_what_numpy_accepts():
+    import numpy as np
+
+    np.random.seed(R.SEED_MAX)
+    with pytest.raises(ValueError):
+        np.random.seed(R.SEED_MAX + 1)
+
+
+@pytest.mark.parametrize("text", ["", "\n# only a comment\n", "{}\n", "---\n"])
+def test_empty_recipe_is_refused(tmp_path, text):
+    p = tmp_path / "r.yaml"
+    p.write_text(text)
+    with pytest.raises(KitError, match="the recipe is empty"):
+        R.load(p)
+
+
+@pytest.mark.parametrize("text, key, lines", [
+    ("name: x\nseed: 1\nseed: 2\n", "seed", "lines 2 and 3"),
+    ("name: x\nsft:\n  learning_rate: 1.0e-4\n  batch_size: 2\n  learning_rate: 1.0e-3\n", "learning_rate",
+     "lines 3 and 5"),
+    ("name: x\ngrpo:\n  health:\n    warn_after: 2\n    warn_after: 3\n", "warn_after", "lines 4 and 5"),
+    ("name: x\nsft: {batch_size: 2}\nsft: {max_length: 64}\n", "sft", "lines 2 and 3"),
+    ("name: x\ngrpo:\n  reward_weights: {correctness: 1.0, correctness: 0.5}\n", "correctness", "lines 3 and 3"),
+])
+def test_duplicate_keys_in_the_file_are_refused_at_any_depth(tmp_path, text, key, lines):
+    p = tmp_path / "r.yaml"
+    p.write_text(text)
+    with pytest.raises(KitError) as exc:
+        R.load(p)
+    msg = str(exc.value)
+    assert f"key '{key}' appears twice" in msg and lines in msg and str(p) in msg
+
+
+def test_overrides_replace_file_values_and_merge_keys_still_work(tmp_path):
+    """Only a key written twice inside the file is an error: overrides replace by design, and a YAML merge
+    (`<<: *anchor`) followed by a local value of the same key is YAML's documented override."""
+    import yaml
+
+    p = tmp_path / "r.yaml"
+    p.write_text("name: x\nsft:\n  batch_size: 2\n")
+    assert R.load(p, ["sft.batch_size=5", "sft.batch_size=6"]).sft.batch_size == 6
+    doc = yaml.load("a: &a {x: 1, y: 2}\nb:\n  <<: *a\n  x: 5\n", Loader=R._UniqueKeyLoader)
+    assert doc["b"] == {"x": 5, "y": 2}
+
+
+def test_empty_benchmark_list_is_refused():
+    with pytest.raises(KitError, match="'eval.benchmarks' is empty; list at least one benchmark"):
+        R.load(SMOKE, ["eval.benchmarks=[]"])
+
+
+def _write(tmp_path, data: bytes | str):
+    p = tmp_path / "r.yaml"
+    p.write_bytes(data if isinstance(data, bytes) else data.encode())
+    return p
+
+
+@pytest.mark.parametrize("data, fragment", [
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\xff\xfe", "not a text file (binary or not UTF-8)"),
+    (b"name: x\x00\x01\x02\nseed: 1\n", "not a text file (it holds NUL bytes)"),
+    (b"name: x\x01\x02\nseed: 1\n", "not valid YAML (unacceptable character #x0001"),
+    ("name: x\nseed: 1\n  - oops: [\n", "not valid YAML at line 3"),
+    ("name: [unclosed\nseed: 1\n", "not valid YAML"),
+    ("- name: x\n- seed: 1\n", "holds a YAML list, where a recipe is a mapping"),
+    ("just some words\n", "holds a YAML str, where a recipe is a mapping"),
+    ("42\n", "holds a YAML int, where a recipe is a mapping"),
+])
+def test_garbage_recipe_files_give_one_line(tmp_path, data, fragment):
+    p = _write(tmp_path, data)
+    with pytest.raises(KitError) as exc:
+        R.load(p)
+    msg = str(exc.value)
+    assert fragment in msg and str(p) in msg and "\n" not in msg
+
+
+def test_recipe_path_that_is_a_folder(tmp_path):
+    with pytest.raises(KitError, match="is a folder; give the path of a recipe .yaml file"):
+        R.load(tmp_path)
+
+
+@pytest.mark.parametrize("content, fragment", [
+    (None, "is a folder"),
+    (b"\xff\xfe\x00garbage", "not a text file"),
+    ("", "the recipe is empty"),
+    ("- a\n- b\n", "holds a YAML list"),
+    ("seed: 1\nseed: 2\n", "key 'seed' appears twice"),
+    ("name: x\nseed: .nan\n", "'seed' must be an integer"),
+    ("name: x\nscale: .nan\n", "'scale' is nan; it must be a finite number"),
+    ("name: x\nseed: 4294967296\n", "'seed' is 4294967296; it must be <= 4294967295"),
+    ("name: x\neval: {benchmarks: []}\n", "'eval.benchmarks' is empty"),
+])
+def test_cli_bad_recipe_files_exit_2_with_one_line(tmp_path, capsys, content, fragment):
+    """In-process: kit.run.main returns 2 and prints one `error:` line (no traceback) for each bad file."""
+    from kit.run import main
+
+    if content is None:
+        path = tmp_path / "a-folder"
+        path.mkdir()
+    else:
+        path = _write(tmp_path, content)
+    rc = main([str(path), f"output_dir={tmp_path / 'out'}", "--dry-run"])
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert rc == 2 and len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], err
+    assert str(path) in lines[0]
