@@ -466,3 +466,31 @@ def test_isolation_is_recorded_per_lcb_row_and_reported(monkeypatch):
     assert "WEAK" in line and "arm/livecodebench 75%" in line and ALLOW_WEAK_ENV in line
     assert "WEAK" not in "\n".join(sandbox_report_lines({"base": scores["base"]}))
     assert sandbox_report_lines({"base": {"ifeval": {"scores": {"paper": 1.0}}}}) == []
+
+
+def test_hidden_paths_never_hide_what_the_program_needs(monkeypatch, tmp_path):
+    import tempfile
+
+    from kit.eval.sandbox import HIDE_ENV, hidden_paths
+
+    monkeypatch.setenv("HF_HOME", "/")
+    monkeypatch.setenv(HIDE_ENV, os.pathsep.join([tempfile.gettempdir(), str(ROOT / "kit"), str(tmp_path)]))
+    hidden = hidden_paths()
+    assert "/" not in hidden and tempfile.gettempdir() not in hidden and str(ROOT / "kit") not in hidden
+    assert str(tmp_path.resolve()) in hidden and str(ROOT / "kit" / "data") in hidden
+    assert run_python("print(6 * 7)", limits=FAST).stdout == "42\n"
+
+
+def test_weak_mode_reads_only_system_and_interpreter_dirs(tmp_path, monkeypatch):
+    secret = "kit-secret-" + secrets.token_hex(8)
+    monkeypatch.setenv("KIT_TEST_SECRET", secret)
+    (tmp_path / "note.txt").write_text(secret)
+    src = (f"import json, os\nout = [json.dumps([1])]\nfor p in [{str(tmp_path / 'note.txt')!r}, "
+           f"f'/proc/{{os.getppid()}}/environ', '/proc/self/environ', {str(ROOT / 'README.md')!r}]:\n"
+           "    try:\n        out.append(open(p, 'rb').read()[:200].decode(errors='replace'))\n"
+           "    except OSError as e:\n        out.append(f'denied {e.errno}')\n"
+           "print(out)\n")
+    r = _run("weak", src)
+    assert r.status == "ok" and secret not in r.stdout, r
+    if "landlock" in r.isolation.split("+"):
+        assert eval(r.stdout) == ["[1]"] + ["denied 13"] * 4

@@ -101,11 +101,14 @@ def hidden_paths() -> list[str]:
     paths += [os.environ[k] for k in ("HF_HOME", "HF_DATASETS_CACHE", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE")
               if os.environ.get(k)]
     paths += [p for p in os.environ.get(HIDE_ENV, "").split(os.pathsep) if p]
+    needed = [tempfile.gettempdir(), os.path.dirname(_SELF), sys.prefix, sys.base_prefix,
+              os.path.realpath(sys.executable)]  # never hide what the program needs to start
     out: list[str] = []
     for p in paths:
         rp = os.path.realpath(p)
-        if rp not in out and rp != "/":
-            out.append(rp)
+        if rp in out or rp == "/" or any(os.path.realpath(n) == rp or os.path.realpath(n).startswith(rp + os.sep) for n in needed):
+            continue
+        out.append(rp)
     return out
 
 
@@ -115,10 +118,9 @@ def readable_paths(python: str, ctrl: str) -> list[str]:
     paths = ["/usr", "/lib", "/lib32", "/lib64", "/bin", "/sbin", "/etc", "/dev/null", "/dev/zero",
              "/dev/urandom", "/dev/random", sys.prefix, sys.base_prefix, sys.exec_prefix,
              os.path.dirname(os.path.realpath(python)), os.path.dirname(_SELF), ctrl]
-    try:  # a venv interpreter's own prefix (pyvenv.cfg)
-        paths.append(os.path.dirname(os.path.dirname(os.path.abspath(python))))
-    except OSError:
-        pass
+    venv = os.path.dirname(os.path.dirname(os.path.abspath(python)))
+    if os.path.isfile(os.path.join(venv, "pyvenv.cfg")):  # a venv interpreter's own prefix
+        paths.append(venv)
     return list(dict.fromkeys(p for p in paths if os.path.exists(p)))
 
 
