@@ -97,6 +97,11 @@ class DataCfg:
     max_prompt_tokens: int = knob(512, lo=8)
     rl_suffix: bool = knob(True, help="append the paper's instruction to RL prompts (its train/to_parquet.py); "
                                       "off where the base has never seen that sentence (the toy world)")
+    rl_problems: str = knob("shared", choices=("shared", "all"),
+                            help="RL problems: 'shared' = the same problems as SFT (both released sets); 'all' = the "
+                                 "whole math_rl_48k (the paper's RL set), SFT keeps the shared ones")
+    sft_column: Optional[str] = knob(None, help="SFT response column of sft_dataset; None = no_think_response or "
+                                                "think_response by sft_target (the think column is unconfirmed)")
     seed: int = knob(0, lo=0, hi=SEED_MAX)
 
 
@@ -222,6 +227,9 @@ class Recipe:
     run_name: Optional[str] = knob(None, help="folder under output_dir; default = name")
     output_dir: str = knob("outputs")
     seed: int = knob(0, lo=0, hi=SEED_MAX)
+    pca_texts: str = knob("kit", choices=("kit", "paper"),
+                          help="PCA-shift texts: 'kit' = the benchmark prompts; 'paper' = dataset columns joined as "
+                               "the paper's analyse_PCA_Shift.py does (solutions and answers included)")
     scale: float = knob(1.0, lo=1e-6, hi=1.0, help="share of the full study: data, eval items")
     arms: list[str] = knob(factory=lambda: ["sft", "grpo"])
     compare: dict[str, ModelRef] = knob(factory=dict, help="published full models to audit beside the base")

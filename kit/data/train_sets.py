@@ -4,6 +4,10 @@
 Both arms must see the same problems, so the two sets are joined on the normalised question text and one
 seeded sample of the intersection is used by every arm. Prompts longer than the preset allows are dropped
 here (TRL no longer truncates prompts for GRPO) and the count is reported.
+
+`data.rl_problems=all` is the paper's own split instead: RL trains on the whole math_rl_48k (48.8K rows, the
+paper's "47K" queries) while SFT keeps the shared problems (the 39.9K that survived rejection sampling). The
+RL file then starts with the SFT problems, in the same order, followed by RL-only problems.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from kit.errors import KitError
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "train"
 RL_SUFFIX = " Let's think step by step and output the final answer in the \\boxed{}."  # train/to_parquet.py
+# `no_think_response` is confirmed (a third-party converter of the released set reads it); the think column's
+# name is NOT confirmed by the dataset card (paper.md §5.1); `data.sft_column` overrides both.
 SFT_COLUMNS = {"no_think": "no_think_response", "think": "think_response"}
 FULL_SIZES = {"math_rl_48k": 48_800, "math_sft_40K": 39_900}  # dataset cards (rows); used by --dry-run
 
@@ -63,27 +69,62 @@ def toy_problems(data_cfg, per_task: int = 1000) -> list[Problem]:
     return out
 
 
+def sft_column(data_cfg) -> str:
+    """The SFT set's response column: `data.sft_column`, else the one named for `data.sft_target`."""
+    return data_cfg.sft_column or SFT_COLUMNS[data_cfg.sft_target]
+
+
+def _check_columns(name: str, rows: list[dict[str, Any]], needed: tuple[str, ...], data_cfg) -> None:
+    missing = [c for c in needed if rows and c not in rows[0]]
+    if not missing:
+        return
+    hint = "set data.sft_column to the column holding the teacher's responses" if sft_column(data_cfg) in missing \
+        else "check the dataset id and revision"
+    raise KitError(f"{name} (sft_target={data_cfg.sft_target}) lacks column(s) {missing}; it has {sorted(rows[0])}: {hint}")
+
+
+def _rl_problem(r: dict[str, Any], response: str = "") -> Problem:
+    return Problem(r["question"], str(r["golden_answer"]), response, str(r.get("data_source", "")))
+
+
+def _load_sets(data_cfg) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """(RL rows, normalised question -> SFT response) of the two released sets, columns checked."""
+    fixtures = data_cfg.source == "fixtures"
+    rl = _load(data_cfg.rl_dataset, data_cfg.rl_revision, fixtures)
+    sft = _load(data_cfg.sft_dataset, data_cfg.sft_revision, fixtures)
+    column = sft_column(data_cfg)
+    _check_columns(data_cfg.rl_dataset, rl, ("question", "golden_answer"), data_cfg)
+    _check_columns(data_cfg.sft_dataset, sft, ("question", column), data_cfg)
+    return rl, {_norm(r["question"]): r[column] for r in sft if r.get(column)}
+
+
+def _shared(rl: list[dict[str, Any]], responses: dict[str, str], data_cfg) -> list[Problem]:
+    problems = [_rl_problem(r, responses[_norm(r["question"])]) for r in rl if _norm(r["question"]) in responses]
+    if not problems:
+        raise KitError(f"{data_cfg.rl_dataset} and {data_cfg.sft_dataset} share no questions; check the revisions")
+    random.Random(data_cfg.seed).shuffle(problems)
+    return problems
+
+
 def load_problems(data_cfg) -> list[Problem]:
     """Problems present in both sets, in a seeded random order."""
     if data_cfg.source == "toy":
         problems = toy_problems(data_cfg)
         random.Random(data_cfg.seed).shuffle(problems)
         return problems
-    fixtures = data_cfg.source == "fixtures"
-    rl = _load(data_cfg.rl_dataset, data_cfg.rl_revision, fixtures)
-    sft = _load(data_cfg.sft_dataset, data_cfg.sft_revision, fixtures)
-    column = SFT_COLUMNS[data_cfg.sft_target]
-    for name, rows, needed in ((data_cfg.rl_dataset, rl, ("question", "golden_answer")),
-                               (data_cfg.sft_dataset, sft, ("question", column))):
-        if rows and any(c not in rows[0] for c in needed):
-            raise KitError(f"{name} lacks column(s) {[c for c in needed if c not in rows[0]]}; has {sorted(rows[0])}")
-    responses = {_norm(r["question"]): r[column] for r in sft if r.get(column)}
-    problems = [Problem(r["question"], str(r["golden_answer"]), responses[_norm(r["question"])],
-                        str(r.get("data_source", ""))) for r in rl if _norm(r["question"]) in responses]
-    if not problems:
-        raise KitError(f"{data_cfg.rl_dataset} and {data_cfg.sft_dataset} share no questions; check the revisions")
-    random.Random(data_cfg.seed).shuffle(problems)
-    return problems
+    return _shared(*_load_sets(data_cfg), data_cfg)
+
+
+def rl_problem_count(recipe, shared: int) -> int:
+    """RL problems to plan for when `shared` problems are planned for SFT (kit/plan.py's n_problems).
+
+    'shared': the same count. 'all': the whole math_rl_48k at the same scale, i.e. `shared` times the
+    released sets' ratio (48.8K / 39.9K), so `scale=1` gives the full 48.8K and `data.num_problems` keeps
+    meaning the SFT (shared) count.
+    """
+    if getattr(recipe.data, "rl_problems", "shared") != "all":
+        return shared
+    return max(shared, round(shared * FULL_SIZES["math_rl_48k"] / FULL_SIZES["math_sft_40K"]))
 
 
 def sft_example(p: Problem, target: str, enable_thinking: bool) -> dict[str, str]:
@@ -104,14 +145,32 @@ def rl_example(p: Problem, enable_thinking: bool, suffix: bool = True) -> dict[s
 
 
 def build(recipe, tokenizer, n_problems: int, out_dir: Path) -> dict[str, Any]:
-    """Write data/sft.jsonl and data/rl.jsonl for the same problems; returns counts for the summary."""
-    problems = load_problems(recipe.data)
-    limit = recipe.data.max_prompt_tokens
+    """Write data/sft.jsonl and data/rl.jsonl; returns counts for the summary.
+
+    Both files hold the same problems unless `data.rl_problems=all`: then rl.jsonl has the SFT problems first
+    and is topped up with the rest of math_rl_48k (RL needs no teacher response, so problems dropped only for
+    SFT length come back) up to `rl_problem_count(recipe, n_problems)`.
+    """
+    cfg = recipe.data
+    rl_all = getattr(cfg, "rl_problems", "shared") == "all"
+    if rl_all and cfg.source == "toy":
+        raise KitError("data.rl_problems=all needs the released sets (data.source=hub or fixtures); the toy world "
+                       "has one problem set; set data.rl_problems=shared")
+    if cfg.source == "toy":
+        problems, rl_rows = load_problems(cfg), []
+    else:
+        rl_rows, responses = _load_sets(cfg)
+        problems = _shared(rl_rows, responses, cfg)
+    limit = cfg.max_prompt_tokens
+
+    def prompt_fits(rl: dict[str, str]) -> bool:
+        return len(tokenizer(rl["prompt"])["input_ids"]) <= limit
+
     kept, too_long_prompt, too_long_sft = [], 0, 0
     for p in problems:
-        rl = rl_example(p, recipe.chat.enable_thinking, recipe.data.rl_suffix)
-        sft = sft_example(p, recipe.data.sft_target, recipe.chat.enable_thinking)
-        if len(tokenizer(rl["prompt"])["input_ids"]) > limit:
+        rl = rl_example(p, recipe.chat.enable_thinking, cfg.rl_suffix)
+        sft = sft_example(p, cfg.sft_target, recipe.chat.enable_thinking)
+        if not prompt_fits(rl):
             too_long_prompt += 1
             continue
         if len(tokenizer(sft["prompt"] + sft["completion"])["input_ids"]) > recipe.sft.max_length:
@@ -123,13 +182,37 @@ def build(recipe, tokenizer, n_problems: int, out_dir: Path) -> dict[str, Any]:
     if not kept:
         raise KitError(f"every problem was longer than data.max_prompt_tokens={limit} or sft.max_length="
                        f"{recipe.sft.max_length}; raise them")
+    rl_out = [(p, rl) for p, rl, _ in kept]
+    summary: dict[str, Any] = {"available": len(problems), "requested": n_problems, "used": len(kept),
+                               "dropped_long_prompt": too_long_prompt, "dropped_long_sft": too_long_sft}
+    if rl_all:
+        target = rl_problem_count(recipe, n_problems)
+        taken = {(_norm(p.question), p.answer) for p, _ in rl_out}
+        rest = [_rl_problem(r) for r in rl_rows]
+        random.Random(cfg.seed + 1).shuffle(rest)
+        rl_long = 0
+        for p in rest:
+            if len(rl_out) >= target:
+                break
+            key = (_norm(p.question), p.answer)
+            if key in taken:
+                continue
+            rl = rl_example(p, recipe.chat.enable_thinking, cfg.rl_suffix)
+            if not prompt_fits(rl):
+                rl_long += 1
+                continue
+            taken.add(key)
+            rl_out.append((p, rl))
+        summary.update({"rl_problems": "all", "rl_available": len(rl_rows), "rl_requested": target,
+                        "rl_used": len(rl_out), "rl_dropped_long_prompt": rl_long})
     out_dir.mkdir(parents=True, exist_ok=True)
-    with open(out_dir / "sft.jsonl", "w") as f_sft, open(out_dir / "rl.jsonl", "w") as f_rl:
-        for p, rl, sft in kept:
+    with open(out_dir / "sft.jsonl", "w") as f_sft:
+        for p, _, sft in kept:
             f_sft.write(json.dumps({**sft, "question": p.question, "answer": p.answer}) + "\n")
+    with open(out_dir / "rl.jsonl", "w") as f_rl:
+        for p, rl in rl_out:
             f_rl.write(json.dumps({**rl, "question": p.question}) + "\n")
-    return {"available": len(problems), "requested": n_problems, "used": len(kept),
-            "dropped_long_prompt": too_long_prompt, "dropped_long_sft": too_long_sft}
+    return summary
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
