@@ -1,5 +1,5 @@
 """Running a candidate program against a code benchmark's tests, each test in its own sandboxed process
-(kit/eval/sandbox.py): stdin/stdout problems compare printed output; functional (LeetCode-style) problems
+(kit/eval/sandbox/): stdin/stdout problems compare printed output; functional (LeetCode-style) problems
 call the named function through a small harness and compare its JSON result."""
 
 from __future__ import annotations

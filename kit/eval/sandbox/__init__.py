@@ -17,7 +17,7 @@ Layers, strongest first. Each run reports the layers it got in `RunResult.isolat
    (threads are allowed; `clone3` returns ENOSYS so glibc falls back to `clone`), every `socket`,
    `kill`/`tgkill` of anything but itself (also its process group and -1), `tkill`, pidfd signalling,
    `setsid`/`setpgid`, `ptrace`, `process_vm_*`, the `mount` family, `unshare`/`setns`/`chroot`,
-   `io_uring`, `bpf`, `perf_event_open`, keyrings, module loading, `reboot`, `prlimit64` on other
+   `io_uring`, `bpf`, `perf_event_open`, `memfd_create`, keyrings, module loading, `reboot`, `prlimit64` on other
    processes and a few other administrative calls fail with EPERM; another ABI (x32, i386) kills the
    process. So `os.system`/`subprocess` fail too. This holds without namespaces and without privileges.
 3. **Capabilities** ("nocaps"): when the program would run as uid 0 it loses every capability (bounding
@@ -42,20 +42,22 @@ KIT_SANDBOX_ALLOW_WEAK=1 (or `allow_weak=True`). When allowed, the program gets,
 
 What is NOT guaranteed:
 - In the weak mode without Landlock (old kernel) the program can read whatever its uid can read (including
-  the fixtures); without seccomp (not x86-64) the weak mode has only a Python-level write guard.
+  the fixtures); without seccomp (not x86-64) the weak mode has only a Python-level write guard. Landlock
+  cannot carve holes: a kit installed inside the interpreter's prefix (site-packages) leaves its fixtures
+  readable in the weak mode (namespace mode hides them anywhere).
 - Without seccomp (not x86-64), fork bombs are bounded only by RLIMIT_NPROC (not enforced for root) and the
   wall-clock kill; a child that calls `setsid()` escapes the process-group kill unless namespaces are on.
 - Memory is capped per process (RLIMIT_AS) and the working-directory tmpfs by `Limits.tmpfs_mb` (plus 16 MB
   of /dev/shm: the total a program can write in namespace mode); there is
   no cgroup, so CPU shares and page cache are not controlled. It is not a defence against kernel exploits.
-- Files the caller's uid can read stay readable (read-only), except the credential locations in
-  `MASKED_HOME_PATHS` under the caller's home, which are hidden in namespace mode only. Reading is harmless
+- In namespace mode, files the caller's uid can read stay readable (read-only), except the credential
+  locations in `MASKED_HOME_PATHS` under the caller's home and `hidden_paths()`. Reading is harmless
   for scoring (no network, stdout is only compared), but a secret could end up in a saved stderr excerpt.
 - A program that runs in the same process as the functional-test harness can, with effort, forge the
   harness's output; the harness only frames results with a random nonce.
 
 `run_python` never raises for a bad program; it raises `SandboxError` only when the sandbox itself cannot
-start (for example the interpreter is missing).
+start (for example the interpreter is missing), and `WeakSandboxRefused` as above.
 
 Modules: `api` (parent side), `child` (the launcher and program entry point, run as
 `python -I child.py --launch CONFIG`), `confine` (seccomp and Landlock); the child side is stdlib only.

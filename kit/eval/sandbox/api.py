@@ -186,7 +186,8 @@ def run_python(
             "namespaces": namespaces,
             "allow_weak": bool(allow_weak),
             "parent_pid": os.getpid(),
-            "mask": [os.path.join(os.path.expanduser("~"), p) for p in MASKED_HOME_PATHS] + hidden_paths(),
+            "mask": list(dict.fromkeys([os.path.join(os.path.expanduser("~"), p) for p in MASKED_HOME_PATHS]
+                                       + hidden_paths())),
             "readable": readable_paths(python, ctrl),
         }
         t0 = time.monotonic()
