@@ -357,3 +357,57 @@ def test_random_adapter_on_peft_model():
     assert (lc - lr).abs().max() > 1e-2 and (lc - lt).abs().max() > 1e-2
     with pytest.raises(KitError):
         add_norm_matched_random_adapter(pm, seed=3)  # name exists
+
+
+# ----------------------------------------------------------------------------------------------- paper texts
+
+
+def test_paper_texts_join_columns_as_the_paper_script():
+    from kit.probe.paper_texts import join_row, paper_texts
+
+    row = {"problem": "Find $x$.", "solution": "So $x=2$.", "answer": "2", "subject": "Algebra", "level": 3}
+    assert paper_texts("math500", [row], k=100) == ["Find $x$.  So $x=2$.  2"]  # two spaces, no subject/level
+    # columns the dataset lacks are skipped, None values are skipped, non-strings are str()-ed (reprs)
+    coqa = {"story": "A fox ran.", "questions": {"input_text": ["who?"]}, "answers": None, "source": "mctest"}
+    assert paper_texts("coqa", [coqa], k=1) == ["A fox ran.  {'input_text': ['who?']}"]
+    assert join_row({"question": "q", "answer": "a", "sentence": "s"}, ("question", "answer")) == "q  a"
+    # HaluEval: only the qa task's rows, and of the paper's columns only `knowledge` exists there
+    halu = [{"task": "qa", "knowledge": "K1", "question": "Q1", "answer": "A1", "dialogue_history": None},
+            {"task": "dialogue", "knowledge": "K2", "dialogue_history": "D2", "response": "R2"}]
+    assert paper_texts("halueval", halu, k=10) == ["K1"]
+    # OlympiadBench: random.sample(data, k) with seed 42, one space between question, solution, final answer
+    oly = [{"question": f"q{i}", "solution": [f"s{i}"], "final_answer": [str(i)]} for i in range(10)]
+    random.seed(42)
+    ref = random.sample(oly, 3)
+    assert paper_texts("olympiadbench", oly, k=3) == [f"{r['question']} {r['solution']} {r['final_answer']}" for r in ref]
+    with pytest.raises(KitError, match="no paper column list"):
+        paper_texts("toy_math", [row], k=1)
+
+
+def test_paper_texts_sample_like_random_seed_42_shuffle_first_k():
+    from kit.probe.paper_texts import paper_texts
+
+    rows = [{"prompt": f"p{i}"} for i in range(30)]
+    random.seed(42)
+    ref = [r["prompt"] for r in rows]
+    random.shuffle(ref)
+    assert paper_texts("ifeval", rows, k=7) == ref[:7]
+
+
+def test_probe_texts_paper_mode_on_the_shipped_fixtures(tmp_path):
+    from kit import recipe as R
+    from kit.eval import benchmarks
+    from kit.eval.benchmarks.base import load_rows
+    from kit.probe.stage import probe_texts
+
+    raw = {"output_dir": str(tmp_path), "eval": {"benchmarks": ["math500", "gpqa_diamond"], "source": "fixtures"},
+           "probe": {"pca_texts": "paper", "texts_per_benchmark": 100}}
+    texts, bench_of, _ = probe_texts(R.from_dict(raw))
+    rows = load_rows(benchmarks.get("math500"), use_fixtures=True)
+    math = [t for t, b in zip(texts, bench_of) if b == "math500"]
+    assert sorted(math) == sorted(f"{r['problem']}  {r['solution']}  {r['answer']}" for r in rows)
+    gpqa_row = load_rows(benchmarks.get("gpqa_diamond"), use_fixtures=True)[0]
+    assert any(t.startswith(gpqa_row["Pre-Revision Question"] + "  " + str(gpqa_row["Pre-Revision Correct Answer"]))
+               for t, b in zip(texts, bench_of) if b == "gpqa_diamond")
+    kit_texts, _, _ = probe_texts(R.from_dict({**raw, "probe": {"pca_texts": "kit"}}))
+    assert not set(kit_texts) & set(math)  # the kit's prompts carry no solutions

@@ -2,7 +2,8 @@
 
 One base load serves every model: the base's features come with the adapters switched off, each arm's with
 its adapter on, and a norm-matched random LoRA is the control for "any perturbation of that size".
-Texts are the benchmarks' prompts (K per benchmark, sampled as the paper: random.seed(42), shuffle, first K);
+Texts are the benchmarks' prompts (K per benchmark, sampled as the paper: random.seed(42), shuffle, first K), or
+with probe.pca_texts=paper the dataset columns joined as the paper's PCA script joins them;
 token shift uses each arm's own generations saved by the eval stage.
 """
 
@@ -37,18 +38,30 @@ class Clock:
 
 
 def probe_texts(recipe) -> tuple[list[str], list[str], list[str]]:
-    """(texts, benchmark of each text, group of each text)."""
-    from kit.probe.collect import sample_texts
+    """(texts, benchmark of each text, group of each text).
 
+    `probe.pca_texts=kit`: each benchmark's prompts as the model sees them (no chat template).
+    `probe.pca_texts=paper`: dataset columns joined as the paper's PCA script joins them (kit/probe/paper_texts.py),
+    solutions and answers included; the probe and CKA then read the same texts.
+    """
+    from kit.probe.collect import sample_texts
+    from kit.probe.paper_texts import paper_texts
+
+    mode = getattr(recipe.probe, "pca_texts", "kit")
+    k, seed = recipe.probe.texts_per_benchmark, recipe.probe.seed
     texts, bench_of, group_of = [], [], []
     for name in recipe.eval.benchmarks:
         bench = benchmarks.get(name)
-        items = bench.items(load_rows(bench, use_fixtures=recipe.eval.source == "fixtures"))
-        if bench.kind == "loglik":
-            raw = [bench.requests(it)[0][0] for it in items]
+        rows = load_rows(bench, use_fixtures=recipe.eval.source == "fixtures")
+        if mode == "paper":
+            chosen = paper_texts(name, rows, k=k, seed=seed)
         else:
-            raw = [bench.prompt(it, bench.variants[0]) for it in items]
-        chosen = sample_texts(raw, k=recipe.probe.texts_per_benchmark, seed=recipe.probe.seed)
+            items = bench.items(rows)
+            if bench.kind == "loglik":
+                raw = [bench.requests(it)[0][0] for it in items]
+            else:
+                raw = [bench.prompt(it, bench.variants[0]) for it in items]
+            chosen = sample_texts(raw, k=k, seed=seed)
         texts += chosen
         bench_of += [name] * len(chosen)
         group_of += [bench.group] * len(chosen)
@@ -130,7 +143,8 @@ def run(ctx) -> dict[str, Any]:
     n_boot = recipe.probe.bootstrap
     with clock("latent"):
         base = _features(model, tok, texts, recipe, "base")
-    result: dict[str, Any] = {"texts": len(texts), "benchmarks": list(dict.fromkeys(bench_of)),
+    result: dict[str, Any] = {"texts": len(texts), "pca_texts": getattr(recipe.probe, "pca_texts", "kit"),
+                              "benchmarks": list(dict.fromkeys(bench_of)),
                               "layers": int(base["masked"].shape[0]), "arms": {}}
     for arm in recipe.arms:
         with clock("latent"):
