@@ -293,19 +293,19 @@ def test_livecodebench_items_tests_and_prompts():
 def test_livecodebench_scores_right_and_wrong():
     b, items = _items("livecodebench")
     stdin, func, multi = items["fx_abc001_a"], items["fx_9001"], items["fx_1900A"]
-    assert b.score(stdin, STDIN_OK, STDIN_OK) == {"paper": 1.0}
+    assert b.score(stdin, STDIN_OK, STDIN_OK)["paper"] == 1.0
     wrong = STDIN_OK.replace("max(a)", "min(a)")  # passes the public test's sum but not the max
-    assert b.score(stdin, wrong, wrong) == {"paper": 0.0}
-    assert b.score(func, FUNC_OK, FUNC_OK) == {"paper": 1.0}
+    assert b.score(stdin, wrong, wrong)["paper"] == 0.0
+    assert b.score(func, FUNC_OK, FUNC_OK)["paper"] == 1.0
     off = FUNC_OK.replace("< target", "<= target")
-    assert b.score(func, off, off) == {"paper": 0.0}
+    assert b.score(func, off, off)["paper"] == 0.0
     multi_ok = ("```python\nimport sys\nd = sys.stdin.read().split()\nfor x in d[1:]:\n    n = int(x)\n"
                 "    print((n + 1) // 2 if n % 2 else -(n // 2))\n```")
-    assert b.score(multi, multi_ok, multi_ok) == {"paper": 1.0}
-    assert b.score(stdin, "no code here", "no code here") == {"paper": 0.0}
+    assert b.score(multi, multi_ok, multi_ok)["paper"] == 1.0
+    assert b.score(stdin, "no code here", "no code here")["paper"] == 0.0
     # the LAST python block counts: a correct block followed by a broken one fails
     two = STDIN_OK + "\nOr shorter:\n```python\nprint('9 7')\n```"
-    assert b.score(stdin, two, two) == {"paper": 0.0}
+    assert b.score(stdin, two, two)["paper"] == 0.0
 
 
 def test_decode_tests_formats():
