@@ -82,13 +82,26 @@ class Ledger:
     def __init__(self, run_dir: Path):
         self.dir = run_dir / "manifests"
 
+    def _read(self, name: str, suffix: str) -> dict[str, Any] | None:
+        """A manifest or started marker, or None; a truncated or garbage one is a one-line error that says
+        how to redo the stage (its results cannot be trusted without it)."""
+        p = self.dir / f"{name}{suffix}"
+        if not p.exists():
+            return None
+        try:
+            record = json.loads(p.read_text())
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            record = exc
+        if not isinstance(record, dict) or not isinstance(record.get("config_hash"), str):
+            raise KitError(f"'{p}' is unreadable (truncated or not a kit manifest); redo that stage with "
+                           f"--fresh --stages {name} (or delete the run folder's results with --fresh)")
+        return record
+
     def manifest(self, name: str) -> dict[str, Any] | None:
-        p = self.dir / f"{name}.json"
-        return json.loads(p.read_text()) if p.exists() else None
+        return self._read(name, ".json")
 
     def started(self, name: str) -> dict[str, Any] | None:
-        p = self.dir / f"{name}.started.json"
-        return json.loads(p.read_text()) if p.exists() else None
+        return self._read(name, ".started.json")
 
     def check(self, recipe: Recipe, stage: Stage, h: str) -> str:
         """'done' (skip), 'resume', or 'new'; raises when the recipe changed under existing results."""
@@ -96,7 +109,8 @@ class Ledger:
             if record is None:
                 continue
             if record["config_hash"] != h:
-                changed = diff(record.get("values", {}), stage_values(recipe, stage))
+                old = record.get("values")
+                changed = diff(old if isinstance(old, dict) else {}, stage_values(recipe, stage))
                 detail = f"changed: {', '.join(changed)}" if changed else "an earlier stage it reads from changed"
                 raise KitError(f"stage '{stage.name}' was {what} with different settings ({detail}); rerun with "
                                f"--fresh to redo it, or set run_name=<new name> to keep both")
@@ -116,5 +130,61 @@ class Ledger:
         (self.dir / f"{stage.name}.started.json").unlink(missing_ok=True)
 
     def forget(self, name: str) -> None:
-        for suffix in (".json", ".started.json"):
+        for suffix in (".json", ".started.json", ".json.tmp", ".started.json.tmp"):
             (self.dir / f"{name}{suffix}").unlink(missing_ok=True)
+
+
+def upstream(stages: dict[str, Stage], name: str) -> list[str]:
+    """Every stage `name` reads from, directly or through others, in table order."""
+    seen: set[str] = set()
+    todo = [name]
+    while todo:
+        for dep in stages[todo.pop()].after:
+            if dep in stages and dep not in seen:
+                seen.add(dep)
+                todo.append(dep)
+    return [n for n in stages if n in seen]
+
+
+def redone_by_fresh(stages: dict[str, Stage], selected: list[str]) -> set[str]:
+    """The selected stages and every stage that reads from them: `--fresh` forgets all of these (a stage
+    whose inputs are redone is stale, e.g. probe and report after eval)."""
+    names = list(stages)
+    doomed = set(selected)
+    for name in names[min(names.index(s) for s in selected):]:
+        if set(stages[name].after) & doomed:
+            doomed.add(name)
+    return doomed
+
+
+def preflight(recipe: Recipe, stages: dict[str, Stage], selected: list[str], ledger: Ledger,
+              forgotten: set[str], skipped: set[str]) -> dict[str, str]:
+    """Every check that can refuse a run, done before the run writes anything: each stage the folder keeps
+    results for (not `forgotten` by --fresh, not `skipped`) must have been made with the current recipe, so
+    the folder, its recipe.resolved.yaml and its report describe one set of settings; every stage a selected
+    one reads from must be done or selected. Returns the selected stages' states ('done', 'resume', 'new')."""
+    states: dict[str, str] = {}
+    for name, stage in stages.items():
+        if name in forgotten or name in skipped:
+            continue
+        h = stage_hash(recipe, stage, stages)
+        if name in selected:
+            states[name] = ledger.check(recipe, stage, h)
+            continue
+        for record, what in ((ledger.manifest(name), "finished"), (ledger.started(name), "started")):
+            if record is not None and record["config_hash"] != h:
+                old = record.get("values")
+                changed = diff(old if isinstance(old, dict) else {}, stage_values(recipe, stage))
+                detail = f"changed: {', '.join(changed)}" if changed else "an earlier stage it reads from changed"
+                raise KitError(f"stage '{name}' in '{ledger.dir.parent}' was {what} with different settings "
+                               f"({detail}), and this run (--stages {','.join(selected)}) would mix its results "
+                               f"with the new ones; redo it with --fresh --stages {name}, or set run_name=<new name>")
+    for name in selected:
+        states.setdefault(name, "new")
+        for dep in upstream(stages, name):
+            if dep in selected or dep in skipped:
+                continue
+            if dep in forgotten or ledger.manifest(dep) is None:
+                raise KitError(f"stage '{name}' needs stage '{dep}' to be done first (add it to --stages, or "
+                               f"drop --stages)")
+    return states
