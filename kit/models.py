@@ -69,10 +69,24 @@ def build_tiny(model_cfg, cache_root: Path) -> Path:
     )
     torch.manual_seed(t.seed)
     model = Qwen3ForCausalLM(cfg)
-    tmp = out.with_name(out.name + ".tmp")
-    model.save_pretrained(tmp)
-    tok.save_pretrained(tmp)
-    os.replace(tmp, out)  # atomic: a half-written model is never picked up
+    import shutil
+    import tempfile
+
+    # two runs may build the same model at once (a shared KIT_CACHE): each writes its own temp folder and
+    # renames it into place atomically; the loser of the race drops its copy and uses the winner's
+    cache_root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=cache_root))
+    try:
+        model.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+        try:
+            os.rename(tmp, out)  # atomic: a half-written model is never picked up
+        except OSError as exc:
+            if not ((out / "config.json").exists() and (out / "model.safetensors").exists()):
+                raise KitError(f"cannot place the tiny model at '{out}' ({exc.strerror}); if that folder is "
+                               f"incomplete, delete it and rerun") from exc
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -66,10 +65,11 @@ def build_stages(recipe) -> dict[str, Any]:
                              (f"arms/{arm}",))
     stages["eval"] = Stage("eval", eval_stage, common + ("scale", "eval", "arms", "compare"), tuple(train_names),
                            ("eval",))
+    # probe reads eval's per-sample logs (token shift): redoing eval makes it stale
     stages["probe"] = Stage("probe", probe_stage, common + ("probe", "arms", "compare", "eval.benchmarks",
-                                                            "eval.source"), tuple(train_names), ("probe",))
+                                                            "eval.source"), (*train_names, "eval"), ("probe",))
     stages["report"] = Stage("report", report_stage, ("report",), ("eval", "probe"),
-                             ("report.md", "report.html", "plots"))
+                             ("report.md", "report.html", "plots", "analysis.json"))
     return stages
 
 
@@ -176,6 +176,9 @@ def _main(args: argparse.Namespace) -> int:
         gpu_note = f"this machine cannot run it as is: {exc}"
     if choose_backend(recipe.model.backend, hw) == "unsloth" and not args.dry_run:
         import unsloth  # noqa: F401  (first: it patches transformers, peft and trl when imported)
+    from kit.rundir import run_folder_name
+
+    run_folder_name(recipe)  # one plain folder name, checked before anything touches the disk
     stages = build_stages(recipe)
     selected = list(stages)
     if args.stages:
@@ -184,8 +187,12 @@ def _main(args: argparse.Namespace) -> int:
         if unknown:
             raise KitError(f"unknown stage(s) {unknown}; stages of this recipe: {', '.join(stages)}")
         selected = [s for s in stages if s in selected]
+        if not selected:
+            raise KitError(f"--stages {args.stages!r} names no stage; stages of this recipe: {', '.join(stages)}")
     if not recipe.probe.enabled and "probe" in selected:
         selected.remove("probe")
+        if not selected:
+            raise KitError("--stages: nothing to run: the probe stage is off (probe.enabled=false)")
 
     from kit.plan import format_plan, make_plan
 
@@ -199,26 +206,38 @@ def _main(args: argparse.Namespace) -> int:
     if plan.too_big:
         raise KitError(f"{plan.too_big}; lower the batch, generations or lengths (see --dry-run), or use a bigger GPU")
 
+    from kit.rundir import claim, disk_errors, locked
+
     run_dir = recipe.run_dir
-    from kit.stages import Ledger, stage_hash
+    with disk_errors(run_dir):
+        claim(run_dir)
+        with locked(run_dir):
+            _run_stages(recipe, hw, plan, run_dir, stages, selected, args)
+    return 0
+
+
+def _run_stages(recipe, hw, plan, run_dir: Path, stages: dict[str, Any], selected: list[str], args) -> None:
+    """Check everything that can refuse the run, then forget what --fresh redoes, record the recipe, and run
+    the selected stages (the caller holds the folder's lock)."""
+    from kit import recipe as recipe_mod
+    from kit.rundir import RESOLVED
+    from kit.stages import Ledger, preflight, redone_by_fresh, stage_hash
 
     ledger = Ledger(run_dir)
+    forgotten = set()
     if args.fresh:
-        _forget(run_dir, stages, selected, ledger, whole=not args.stages)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    recipe_mod.dump(recipe, run_dir / "recipe.resolved.yaml")
+        forgotten = set(stages) if not args.stages else redone_by_fresh(stages, selected)
+    skipped = set() if recipe.probe.enabled else {"probe"}
+    preflight(recipe, stages, selected, ledger, forgotten, skipped)  # refuses before anything is written
+    if args.fresh:
+        _forget(run_dir, stages, forgotten, ledger, whole=not args.stages)
+    recipe_mod.dump(recipe, run_dir / RESOLVED)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     ctx = Context(recipe, hw, plan, run_dir)
     print(f"run '{run_dir}' on {hw.summary}; stages: {', '.join(selected)}")
     t_all = time.time()
     for name in selected:
         stage = stages[name]
-        if name == "probe" and not recipe.probe.enabled:
-            continue
-        for dep in stage.after:
-            if dep in stages and dep not in selected and ledger.manifest(dep) is None \
-                    and not (dep == "probe" and not recipe.probe.enabled):
-                raise KitError(f"stage '{name}' needs stage '{dep}' to be done first (run it, or drop --stages)")
         h = stage_hash(recipe, stage, stages)
         state = ledger.check(recipe, stage, h)
         if state == "done":
@@ -232,7 +251,6 @@ def _main(args: argparse.Namespace) -> int:
         print(f"[{name}] done in {time.time() - t0:.1f} s: {_summary_line(summary)}", flush=True)
     report = run_dir / "report.md"
     print(f"finished in {time.time() - t_all:.1f} s" + (f"; report: {report}" if report.exists() else ""))
-    return 0
 
 
 def _available(recipe) -> int | None:
@@ -244,21 +262,19 @@ def _available(recipe) -> int | None:
     return sum(1 for _ in open(FIXTURES / f"{recipe.data.sft_dataset.split('/')[-1]}.jsonl"))
 
 
-def _forget(run_dir: Path, stages: dict[str, Any], selected: list[str], ledger, whole: bool) -> None:
+def _forget(run_dir: Path, stages: dict[str, Any], forgotten: set[str], ledger, whole: bool) -> None:
+    """Delete the forgotten stages' manifests and outputs, only the paths the kit writes (never the folder
+    itself or anything else in it); the whole run also loses its resolved recipe and any arm's folder."""
+    from kit.rundir import RESOLVED, remove_kit_paths
+    from kit.train import ARMS
+
+    names = set(forgotten) | ({f"train_{a}" for a in ARMS} if whole else set())
+    rels = [rel for name in forgotten for rel in stages[name].outputs]
     if whole:
-        shutil.rmtree(run_dir, ignore_errors=True)
-        return
-    names = list(stages)
-    first = min(names.index(s) for s in selected)
-    doomed = set(selected)
-    for name in names[first:]:  # later stages read the redone ones: forget them too
-        if set(stages[name].after) & doomed:
-            doomed.add(name)
-    for name in doomed:
+        rels += [f"arms/{a}" for a in ARMS] + [RESOLVED]
+    remove_kit_paths(run_dir, rels)
+    for name in names:
         ledger.forget(name)
-        for rel in stages[name].outputs:
-            p = run_dir / rel
-            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
 
 
 if __name__ == "__main__":
