@@ -35,3 +35,15 @@ def test_hub_models_have_no_build_in_their_stage_values():
     recipe = R.load(ROOT / "recipes" / "qwen3-0.6b.yaml")
     stages = build_stages(recipe)
     assert all("model.build" not in stage_values(recipe, st) for st in stages.values())
+
+
+def test_probe_reads_eval_so_fresh_eval_forgets_probe_and_report():
+    from kit.stages import redone_by_fresh, upstream
+
+    recipe = R.load(ROOT / "recipes" / "smoke.yaml")
+    stages = build_stages(recipe)
+    assert "eval" in stages["probe"].after  # token shift reads eval's per-sample logs
+    assert redone_by_fresh(stages, ["eval"]) == {"eval", "probe", "report"}
+    assert redone_by_fresh(stages, ["train_sft"]) == {"train_sft", "eval", "probe", "report"}
+    assert upstream(stages, "report") == [n for n in stages if n != "report"]
+    assert "analysis.json" in stages["report"].outputs  # the report writes it: --fresh must forget it
