@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from kit.errors import KitError
-from kit.report import plots
+from kit.report import deviations, plots
 from kit.report.html import markdown_to_html
 
 GROUPS = ("math", "other", "non")
@@ -158,27 +158,6 @@ def _paper_section(recipe: dict[str, Any], scores: dict[str, Any], analysis: dic
     return lines
 
 
-def _settings(recipe: dict[str, Any]) -> list[str]:
-    m, s, g, e, c = recipe["model"], recipe["sft"], recipe["grpo"], recipe["eval"], recipe["chat"]
-    rows = [
-        ("base model", f"{m['id']} @ {m['revision']}", "Qwen/Qwen3-14B-Base, full fine-tuning", m["id"] != "Qwen/Qwen3-14B-Base"),
-        ("adaptation", f"LoRA r={recipe['lora']['r']}, alpha={recipe['lora']['alpha']}, 4-bit={m['load_in_4bit']}",
-         "full fine-tuning, bf16", True),
-        ("thinking mode", str(c["enable_thinking"]), "tokenizer default (unconfirmed)", False),
-        ("data", f"{recipe['data']['source']}, target {recipe['data']['sft_target']}", "math_rl_48k / math_sft_40K", recipe["data"]["source"] != "hub"),
-        ("SFT", f"lr {s['learning_rate']}, {s['epochs']} epochs, batch {s['batch_size']}x{s['grad_accum']}",
-         "lr 5e-5, 1.5 epochs, batch 512", True),
-        ("GRPO", f"lr {g['learning_rate']}, {g['num_generations']} rollouts, {g['loss_type']}, beta {g['beta']}, "
-                 f"clip {g['epsilon']}/{g['epsilon_high']}, completion <= {g['max_completion_length']}",
-         "lr 1e-6, 16 rollouts, beta 0, clip 0.2/0.28, 140 steps x 512 prompts, <= 20k tokens", True),
-        ("evaluation", f"{e['source']}, items {e['items'] or 'scaled'}, max {e['max_new_tokens']} new tokens, "
-                       f"samples {e['samples'] or 'paper'}", "full benchmarks, 32k tokens, T=0.6/top-p 0.95 where sampled", True),
-    ]
-    lines = ["| setting | this run | paper | differs |", "|---|---|---|---|"]
-    lines += [f"| {k} | {v} | {p} | {'yes' if d else 'no'} |" for k, v, p, d in rows]
-    return lines
-
-
 def _latent_section(probe: dict[str, Any] | None) -> tuple[list[str], dict[str, Any]]:
     if not probe:
         return ["Latent and token shift were not measured (probe disabled or not run)."], {}
@@ -304,7 +283,10 @@ def build(run_dir: str | Path) -> dict[str, Any]:
     lines += sandbox_report_lines(scores)
     lines += ["", *_paper_section(recipe, scores, analysis)]
     lines += ["", "## Latent and token shift", "", *latent_lines, "",
-              "## Settings and deviations from the paper", "", *_settings(recipe), "", "## Plots", ""]
+              "## Settings and deviations from the paper", "",
+              "Each setting as the paper (text, or its released scripts where they differ) states it, this run's "
+              "value from recipe.resolved.yaml, and why the kit differs; 'not offered' marks an option this run's "
+              "kit did not have.", "", *deviations.table(recipe), "", "## Plots", ""]
     for title, path in made:
         lines += [f"### {title}", "", f"![{title}](plots/{path.name})", ""]
     md = "\n".join(lines) + "\n"
