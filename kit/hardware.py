@@ -22,6 +22,38 @@ class Hardware:
         return f"{self.name} (sm_{self.capability[0]}{self.capability[1]}, {self.vram_gb:.0f} GB, bf16={self.bf16})"
 
 
+@dataclass(frozen=True)
+class GpuPreset:
+    """A card to plan for (`--dry-run --gpu NAME`) before renting it. `hw.name` picks the speed class in
+    kit/plan.py SPEED; `vllm` says whether the kit assumes vLLM can be installed there."""
+
+    hw: Hardware
+    vllm: bool
+    why: str = ""
+
+
+# VRAM as torch reports it (total_memory / 2**30), which is what `detect()` would see on the card.
+GPU_PRESETS: dict[str, GpuPreset] = {
+    # sm_75: vLLM's last Turing-capable line is 0.11.x (torch 2.9; unslothai/notebooks pins vllm==0.11.2 with
+    # trl 0.22.2 on T4), which does not fit the kit's trl==1.15.0 stack; unsloth's own T4 vLLM CI leg is
+    # unwired for intermittent illegal memory access (training-anchors.md §1.7). Assumed: no vLLM on a T4.
+    "t4": GpuPreset(Hardware(True, "Tesla T4", (7, 5), 14.7, False), vllm=False,
+                    why="T4 (sm_75): no vLLM in the kit's stack; fp16, no bf16"),
+    "l4": GpuPreset(Hardware(True, "NVIDIA L4", (8, 9), 22.0, True), vllm=True),
+    "a100-40gb": GpuPreset(Hardware(True, "NVIDIA A100-SXM4-40GB", (8, 0), 39.4, True), vllm=True),
+    "a100-80gb": GpuPreset(Hardware(True, "NVIDIA A100-SXM4-80GB", (8, 0), 79.1, True), vllm=True),
+    "h100": GpuPreset(Hardware(True, "NVIDIA H100 80GB HBM3", (9, 0), 79.1, True), vllm=True),
+    "h200": GpuPreset(Hardware(True, "NVIDIA H200", (9, 0), 139.8, True), vllm=True),
+}
+
+
+def gpu_preset(name: str) -> GpuPreset:
+    key = name.lower()
+    if key not in GPU_PRESETS:
+        raise KitError(f"unknown --gpu '{name}'; known: {', '.join(GPU_PRESETS)}")
+    return GPU_PRESETS[key]
+
+
 def detect() -> Hardware:
     import torch
 

@@ -1,19 +1,28 @@
-"""The scale knob and the plan: concrete sizes for every stage, with rough memory and time estimates.
+"""The scale knob and the plan: concrete sizes for every stage, with memory and time estimates per card.
 
 `scale` says how much of the study runs; the recipe's other values say how. At scale 1 the data and the
 benchmarks are used whole (the paper's ~47K problems, full benchmarks); smaller scales shrink the number
 of training problems and evaluation items proportionally, with `eval.min_items` as a floor per benchmark
 so the statistics stay meaningful. Explicit `data.num_problems` / `eval.items` win over the scale.
 
-Estimates (documented model, to be checked against `python -m kit.gpucheck` figures):
+Estimates (a documented model, checked against `python -m kit.gpucheck` figures in docs/benchmarks.md):
 - weights: non-embedding parameters at 4.5 bits (NF4 + double-quant constants) or the dtype's bytes;
   embeddings (and an untied LM head) in the compute dtype;
 - LoRA: r·(d_in+d_out) per targeted projection, 16 bytes per trainable parameter (weight, grad, Adam m, v);
-- activations: gradient checkpointing keeps one hidden state per layer per token, plus one layer's working
-  set (~34·hidden bytes per token in 16-bit) and the fp32 logits of one sequence chunk;
-- generation: KV cache 2·layers·kv_heads·head_dim·2 bytes per token for every sequence in flight;
-- time: 6·N FLOPs per trained token and 2·N per scored token at an assumed sustained rate, plus
-  memory-bound decoding (weight bytes read once per decode step per batch), plus a fixed per-step overhead.
+- activations: gradient checkpointing keeps one hidden state per layer per token (offloaded to CPU by
+  unsloth), plus one layer's working set (~34·hidden bytes per token in 16-bit) and the fp32 logits of one
+  sequence chunk;
+- KV cache: 2·layers·kv_heads·head_dim·2 bytes per token for every sequence in flight;
+- GRPO follows TRL's batching (`rollout_of`): one `generate` call per *generation batch* of
+  per_device_train_batch_size × steps_per_generation sequences, reused for steps_per_generation ×
+  num_iterations micro-steps. Without vLLM its whole KV cache is on the card at once; with vLLM, vLLM holds
+  `model.gpu_memory_utilization` × VRAM from the start (weights shared with training under unsloth) and runs
+  the batch in waves through its KV pool, and training must fit in the rest of the card;
+- time: 6·N FLOPs per trained token and 2·N per scored or prefilled token at a sustained rate per card class,
+  plus decoding: every sequence runs to its token cap (worst case), one decode step reads the weights and the
+  KV cache in flight once (memory-bandwidth bound), and without vLLM a step costs at least
+  HF_DECODE_S_PER_LAYER per layer (measured), plus a fixed per-optimizer-step overhead. Downloads and model
+  loading are not counted.
 """
 
 from __future__ import annotations
@@ -42,15 +51,25 @@ QWEN3_SHAPES = {
 VOCAB = 151936
 # Sustained throughput assumptions: (training/scoring FLOP/s, memory bandwidth B/s, per-step overhead s).
 # GPU rows are ~30-40 % of each card's dense 16-bit peak and ~50 % of its memory bandwidth (4-bit kernels and
-# LoRA overheads included); `gpu` is the H100-class default when the card is unknown or absent.
+# LoRA overheads included); `gpu` is the H100-class default when the card is unknown or absent. Checks: the T4
+# row gives ~1.8e13 FLOP/s for unsloth's Qwen3-14B QLoRA SFT notebook (16K tokens/step in ~83 s) and ~100 s per
+# step for its Qwen3-4B vLLM GRPO notebook (4 x <=1,846 tokens; measured ~106 s), training-anchors.md §5.2.
 SPEED = {"cpu": (3e10, 2e10, 0.25), "gpu": (1.5e14, 1.5e12, 0.05), "T4": (2e13, 1.6e11, 0.1),
          "L4": (4e13, 1.5e11, 0.08), "A100": (1e14, 8e11, 0.05), "H100": (1.5e14, 1.5e12, 0.05),
          "H200": (1.6e14, 2.2e12, 0.05)}
 # Without vLLM (transformers/unsloth `generate`), a GPU decode step is bound by per-layer kernel launches and
 # Python, not by memory bandwidth: on an H100 a 4-bit Qwen3-4B (36 layers) took <= 45 ms per decode step at
 # batch 8 in GRPO rollouts (kit.gpucheck, 2026-11-28, first step incl. compilation; docs/benchmarks.md),
-# ~30x the bandwidth bound. Used as a floor per layer for the non-vLLM paths (an upper-bound calibration).
+# ~30x the bandwidth bound. Used as a floor per layer for the non-vLLM paths on every card (an upper-bound
+# calibration from an H100 host; a slower host CPU, as on Colab, may be slower still).
 HF_DECODE_S_PER_LAYER = 1.25e-3
+# Prompt tokens assumed per evaluation sequence (CoQA stories and LiveCodeBench problems are the long ones).
+EVAL_PROMPT_TOKENS = 1024
+# vLLM runs at most this many sequences at once (its default max_num_seqs) and keeps ~1 GB of its share for
+# activations and graphs besides weights and KV pool.
+VLLM_MAX_SEQS = 256
+VLLM_OVERHEAD_GB = 1.0
+CUDA_CONTEXT_GB = 1.0
 
 
 def speed_for(hw: Hardware, on_gpu: bool) -> tuple[float, float, float]:
@@ -85,6 +104,10 @@ class Shape:
     def embedding(self) -> int:
         return VOCAB * self.hidden * (1 if self.tied else 2)
 
+    @property
+    def kv_bytes_per_token(self) -> int:
+        return 2 * self.layers * self.kv_heads * self.head_dim * 2
+
     def lora_params(self, r: int, targets: list[str]) -> int:
         dims = {"q_proj": (self.hidden, self.heads * self.head_dim), "k_proj": (self.hidden, self.kv_heads * self.head_dim),
                 "v_proj": (self.hidden, self.kv_heads * self.head_dim), "o_proj": (self.heads * self.head_dim, self.hidden),
@@ -104,12 +127,54 @@ def shape_of(model_cfg) -> Shape:
     return Shape(*QWEN3_SHAPES[key])
 
 
+@dataclass(frozen=True)
+class Rollout:
+    """TRL's GRPO batching, in sequences (trl/trainer/grpo_config.py:1085-1099, grpo_trainer.py:1496-1503)."""
+
+    micro_batch: int  # per_device_train_batch_size: sequences per forward/backward
+    grad_accum: int
+    steps_per_generation: int  # micro-batches cut from one generation batch
+    num_iterations: int  # passes over each generation batch
+    num_generations: int
+
+    @property
+    def generation_batch(self) -> int:
+        """Sequences produced by one `generate` call (TRL's generation_batch_size, one process)."""
+        return self.micro_batch * self.steps_per_generation
+
+    @property
+    def prompts_per_generation(self) -> int:
+        return self.generation_batch // self.num_generations
+
+    @property
+    def prompts_per_optimizer_step(self) -> float:
+        """New prompts consumed per optimizer step (a generation batch serves S*mu micro-steps)."""
+        return self.micro_batch * self.grad_accum / self.num_generations / self.num_iterations
+
+    def generations(self, optimizer_steps: int) -> int:
+        return math.ceil(optimizer_steps * self.grad_accum / (self.steps_per_generation * self.num_iterations))
+
+
+def rollout_of(recipe) -> Rollout:
+    """The GRPO arm's batching as TRL resolves it from the GRPOConfig the kit builds (kit/train/grpo.py):
+    per_device_train_batch_size = prompts_per_step x num_generations; steps_per_generation defaults to
+    gradient_accumulation_steps (grpo_config.py:1085-1087)."""
+    g = recipe.grpo
+    return Rollout(micro_batch=g.prompts_per_step * g.num_generations, grad_accum=g.grad_accum,
+                   steps_per_generation=g.steps_per_generation or g.grad_accum,
+                   num_iterations=g.num_iterations, num_generations=g.num_generations)
+
+
 @dataclass
 class StagePlan:
     name: str
     sizes: dict[str, Any]
     peak_gb: float | None = None
     minutes: float | None = None
+
+    @property
+    def seconds(self) -> float | None:
+        return None if self.minutes is None else round(self.minutes * 60, 1)
 
 
 @dataclass
@@ -120,7 +185,17 @@ class Plan:
     eval_items: dict[str, int | None]
     stages: list[StagePlan] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    too_big: str | None = None  # set when the estimate exceeds the detected GPU's memory
+    too_big: str | None = None  # set when a stage cannot fit the card: what overflows and the knob to turn
+    rl_problems: int | None = None  # GRPO's problems (data.rl_problems=all: the whole RL set at this scale)
+
+    @property
+    def total_minutes(self) -> float:
+        return round(sum(st.minutes or 0.0 for st in self.stages), 2)
+
+    @property
+    def peak_gb(self) -> float | None:
+        peaks = [st.peak_gb for st in self.stages if st.peak_gb is not None]
+        return max(peaks) if peaks else None
 
 
 def n_problems(recipe) -> int:
@@ -132,13 +207,22 @@ def n_problems(recipe) -> int:
     return max(1, round(recipe.scale * shared))
 
 
+def _rl_problems(recipe, shared: int) -> int:
+    """GRPO's problems: the shared set, or with data.rl_problems=all the whole math_rl_48k at this scale."""
+    try:
+        from kit.data.train_sets import rl_problem_count
+    except ImportError:  # older checkouts: RL always trains on the shared problems
+        return shared
+    return rl_problem_count(recipe, shared)
+
+
 def n_eval_items(recipe, bench: str) -> int | None:
-    """Items per benchmark; None = the whole benchmark."""
+    """Items per benchmark; None = the whole benchmark. Never more than the benchmark has."""
+    full = BENCH_SIZES.get(bench)
     if recipe.eval.items:
-        return recipe.eval.items
+        return min(recipe.eval.items, full) if full else recipe.eval.items
     if recipe.scale >= 1.0:
         return None
-    full = BENCH_SIZES.get(bench)
     if full is None:
         return recipe.eval.min_items
     return min(full, max(recipe.eval.min_items, round(recipe.scale * full)))
@@ -150,50 +234,83 @@ def _bytes_per_weight(recipe, dtype: str) -> float:
     return {"float32": 4.0, "bfloat16": 2.0, "float16": 2.0}[dtype]
 
 
-def make_plan(recipe, hw: Hardware, dtype: str, available_problems: int | None = None) -> Plan:
-    from kit.eval.stage import resolved_decode
+class _Cost:
+    """Memory (bytes) and time (seconds) of the pieces of a stage, for one model shape on one card."""
+
+    def __init__(self, recipe, hw: Hardware, dtype: str, shape: Shape, on_gpu: bool):
+        self.shape, self.hw, self.on_gpu = shape, hw, on_gpu
+        self.flops, self.bandwidth, self.overhead = speed_for(hw, on_gpu)
+        self.dt = 4.0 if dtype == "float32" else 2.0
+        self.weights = shape.non_embedding * _bytes_per_weight(recipe, dtype) + shape.embedding * self.dt
+        self.params = shape.non_embedding + shape.embedding
+        self.lora = shape.lora_params(recipe.lora.r, recipe.lora.target_modules) * 16
+        offload = on_gpu and recipe.model.backend in ("auto", "unsloth")
+        self.kept = 0 if offload else shape.layers  # unsloth offloads checkpointed layer inputs to CPU RAM
+        self.context = CUDA_CONTEXT_GB * 2**30 if hw.cuda else 0.3 * 2**30
+
+    def act(self, tokens: int) -> float:
+        """Training/forward activations for `tokens` tokens in one micro-batch."""
+        return tokens * self.shape.hidden * self.dt * (self.kept + 34) + min(tokens, 8192) * VOCAB * 4
+
+    def kv(self, tokens: int) -> float:
+        return tokens * self.shape.kv_bytes_per_token
+
+    def decode_seconds(self, seqs: int, start_len: int, steps: int, vllm: bool) -> float:
+        """`steps` decode steps for `seqs` sequences in flight that start `start_len` tokens long."""
+        kv_avg = self.kv(seqs * (start_len + steps / 2))
+        step = (self.weights + kv_avg) / self.bandwidth
+        if self.on_gpu and not vllm:
+            step = max(step, HF_DECODE_S_PER_LAYER * self.shape.layers)
+        return steps * step + 2 * self.params * seqs * start_len / self.flops  # + prefill
+
+    def train_seconds(self, tokens: float) -> float:
+        return 6 * self.params * tokens / self.flops
+
+    def score_seconds(self, tokens: float) -> float:
+        return 2 * self.params * tokens / self.flops
+
+
+def _gb(b: float) -> float:
+    return round(b / 2**30, 2)
+
+
+def make_plan(recipe, hw: Hardware, dtype: str, available_problems: int | None = None,
+              vllm_available: bool | None = None) -> Plan:
+    """Sizes, peak memory and time per stage. `vllm_available`: whether vLLM will be installed where the
+    plan runs (None: installed here on a CUDA machine; planned from a machine without a GPU, assumed yes)."""
     from kit.eval import benchmarks
 
     problems = n_problems(recipe)
     if available_problems is not None:
         problems = min(problems, available_problems)
+    rl_problems = _rl_problems(recipe, problems)
+    if available_problems is not None:
+        rl_problems = min(rl_problems, available_problems)
     s, g = recipe.sft, recipe.grpo
+    ro = rollout_of(recipe)
     sft_steps = s.max_steps or max(1, math.ceil(problems * s.epochs / (s.batch_size * s.grad_accum)))
-    grpo_steps = g.max_steps or max(1, math.ceil(problems * g.epochs / (g.prompts_per_step * g.grad_accum)))
+    grpo_steps = g.max_steps or max(1, math.ceil(rl_problems * g.epochs / ro.prompts_per_optimizer_step))
     items = {b: n_eval_items(recipe, b) for b in recipe.eval.benchmarks}
-    plan = Plan(problems, sft_steps, grpo_steps, items)
+    plan = Plan(problems, sft_steps, grpo_steps, items, rl_problems=rl_problems)
     try:
         shape = shape_of(recipe.model)
     except KeyError:
         shape = None
         plan.notes.append(f"no shape known for {recipe.model.id}: memory and time not estimated")
     on_gpu = hw.cuda or recipe.model.id != "tiny-random-qwen3"
-    flops, bandwidth, overhead = speed_for(hw, on_gpu)
     if on_gpu and not hw.cuda:
-        plan.notes.append("no GPU here: times assume one GPU at ~150 TFLOP/s and ~1.5 TB/s (H100-class, 4-bit)")
-    dt_bytes = 4.0 if dtype == "float32" else 2.0
-    offload = on_gpu and recipe.model.backend in ("auto", "unsloth")
+        plan.notes.append("no GPU here: times assume one GPU at ~150 TFLOP/s and ~1.5 TB/s (H100-class, 4-bit); "
+                          "plan for a card with --gpu")
+    if vllm_available is None:
+        vllm_available = not hw.cuda or importlib.util.find_spec("vllm") is not None
+    cost = _Cost(recipe, hw, dtype, shape, on_gpu) if shape else None
+    vram = hw.vram_gb * 2**30 if hw.cuda else None
 
-    def mem(batch_tokens: int, kv_tokens: int) -> float | None:
-        if shape is None:
-            return None
-        w = shape.non_embedding * _bytes_per_weight(recipe, dtype) + shape.embedding * dt_bytes
-        lora = shape.lora_params(recipe.lora.r, recipe.lora.target_modules) * 16
-        kept = 0 if offload else shape.layers  # unsloth offloads checkpointed layer inputs to CPU RAM
-        act = batch_tokens * shape.hidden * dt_bytes * (kept + 34) + min(batch_tokens, 8192) * VOCAB * 4
-        kv = kv_tokens * 2 * shape.layers * shape.kv_heads * shape.head_dim * 2
-        return round((w + lora + act + kv) / 2**30 + (1.0 if hw.cuda else 0.3), 2)
-
-    def minutes(train_tokens: int, decode_steps: int, steps: int, fast_decode: bool = True) -> float | None:
-        if shape is None:
-            return None
-        n = shape.non_embedding + shape.embedding
-        weight_bytes = shape.non_embedding * _bytes_per_weight(recipe, dtype) + shape.embedding * dt_bytes
-        decode_s = weight_bytes / bandwidth
-        if on_gpu and not fast_decode:
-            decode_s = max(decode_s, HF_DECODE_S_PER_LAYER * shape.layers)
-        sec = 6 * n * train_tokens / flops + decode_steps * decode_s + steps * overhead
-        return round(sec / 60, 2)
+    def refuse(stage: str, need: float, limit: float, what: str, knob: str) -> None:
+        if plan.too_big is None:
+            plan.too_big = (f"{stage}: {what} needs ~{_gb(need):.1f} GB, which exceeds this GPU's "
+                            f"{hw.vram_gb:.0f} GB ({_gb(limit):.1f} GB available to it); {knob}")
+        plan.notes.append(f"does not fit: {stage}: ~{_gb(need):.1f} GB > {_gb(limit):.1f} GB ({knob})")
 
     data_sizes: dict[str, Any] = {"problems": problems}
     if recipe.data.source == "hub":
@@ -202,56 +319,185 @@ def make_plan(recipe, hw: Hardware, dtype: str, available_problems: int | None =
         plan.stages.append(StagePlan("data", data_sizes))
     for arm in recipe.arms:
         if arm == "sft":
-            toks = s.batch_size * s.max_length
-            plan.stages.append(StagePlan("train_sft", {"problems": problems, "steps": sft_steps, "batch": s.batch_size,
-                                                       "grad_accum": s.grad_accum, "max_length": s.max_length},
-                                         mem(toks, 0), minutes(sft_steps * s.grad_accum * toks, 0, sft_steps)))
+            plan.stages.append(_sft_stage(recipe, plan, cost, vram, refuse))
         elif arm == "grpo":
-            seqs = g.prompts_per_step * g.num_generations
-            seq_len = recipe.data.max_prompt_tokens + g.max_completion_length
-            plan.stages.append(StagePlan(
-                "train_grpo", {"problems": problems, "steps": grpo_steps, "prompts/step": g.prompts_per_step,
-                               "generations": g.num_generations, "max_completion": g.max_completion_length},
-                mem(seqs * seq_len, seqs * seq_len),
-                minutes(grpo_steps * g.grad_accum * seqs * seq_len, grpo_steps * g.grad_accum * g.max_completion_length,
-                        grpo_steps, fast_decode=g.use_vllm)))
+            plan.stages.append(_grpo_stage(recipe, plan, cost, vram, refuse, ro, vllm_available))
         else:
             plan.stages.append(StagePlan(f"train_{arm}", {"problems": problems}))
-    eval_sizes: dict[str, Any] = {}
-    gen_tokens = 0
-    decode_steps = 0
-    for b in recipe.eval.benchmarks:
-        bench = benchmarks.get(b)
-        n = items[b] if items[b] is not None else BENCH_SIZES.get(b, 0)
-        if bench.kind == "loglik":
-            eval_sizes[b] = f"{n} items (log-likelihood)"
-            continue
-        d = resolved_decode(bench, recipe.eval)
-        eval_sizes[b] = f"{n} items x {d.n_samples} samples x {len(bench.variants)} order(s), <= {d.max_new_tokens} tok"
-        seqs = n * d.n_samples * len(bench.variants)
-        gen_tokens += seqs * d.max_new_tokens
-        decode_steps += math.ceil(seqs / recipe.eval.batch_size) * d.max_new_tokens
-    models = 1 + len(recipe.arms) + len(recipe.compare)
-    # "auto" picks vLLM where it is installed on a CUDA machine (kit.run.Context.eval_engine); planned from a
-    # machine without a GPU, assume the GPU it is meant for has it
-    eval_fast = recipe.eval.engine == "vllm" or (recipe.eval.engine == "auto" and (
-        not hw.cuda or importlib.util.find_spec("vllm") is not None))
-    if on_gpu and shape and not (eval_fast and ("grpo" not in recipe.arms or g.use_vllm)):
-        plan.notes.append("generation without vLLM is planned at ~1.25 ms per layer per decode step (measured on an "
-                          "H100, docs/benchmarks.md), far slower than the memory-bandwidth bound")
-    plan.stages.append(StagePlan("eval", {"models": models, **eval_sizes},
-                                 mem(0, recipe.eval.batch_size * recipe.eval.max_new_tokens),
-                                 minutes(0, models * decode_steps, 0, fast_decode=eval_fast)
-                                 if shape else None))
-    plan.stages.append(StagePlan("probe", {"texts/benchmark": recipe.probe.texts_per_benchmark,
-                                           "max_length": recipe.probe.max_length} if recipe.probe.enabled else {"enabled": False}))
+    plan.stages.append(_eval_stage(recipe, plan, cost, vram, refuse, benchmarks, vllm_available))
+    plan.stages.append(_probe_stage(recipe, plan, cost, vram, refuse, benchmarks))
     plan.stages.append(StagePlan("report", {}))
-    if shape and hw.cuda:
-        peak = max((st.peak_gb or 0) for st in plan.stages)
-        if peak > hw.vram_gb:
-            plan.too_big = f"estimated peak {peak:.1f} GB exceeds this GPU's {hw.vram_gb:.0f} GB"
-            plan.notes.append(plan.too_big)
+    if cost and on_gpu and not vllm_available and (g.use_vllm or recipe.eval.engine == "vllm"):
+        plan.notes.append("vLLM is not expected on this card (see kit/hardware.py GPU_PRESETS): set "
+                          "grpo.use_vllm=false and eval.engine=hf, or install a vLLM that supports it")
     return plan
+
+
+def _sft_stage(recipe, plan: Plan, cost: _Cost | None, vram, refuse) -> StagePlan:
+    s = recipe.sft
+    sizes = {"problems": plan.problems, "steps": plan.sft_steps, "batch": s.batch_size, "grad_accum": s.grad_accum,
+             "max_length": s.max_length}
+    if cost is None:
+        return StagePlan("train_sft", sizes)
+    toks = s.batch_size * s.max_length
+    peak = cost.weights + cost.lora + cost.act(toks) + cost.context
+    if vram and peak > vram:
+        refuse("train_sft", peak, vram, f"a micro-batch of {s.batch_size} x {s.max_length} tokens",
+               "lower sft.batch_size (raise sft.grad_accum to keep the batch) or sft.max_length")
+    sec = cost.train_seconds(plan.sft_steps * s.grad_accum * toks) + plan.sft_steps * cost.overhead
+    return StagePlan("train_sft", sizes, _gb(peak), round(sec / 60, 2))
+
+
+def _grpo_stage(recipe, plan: Plan, cost: _Cost | None, vram, refuse, ro: Rollout, vllm_available: bool) -> StagePlan:
+    g = recipe.grpo
+    seq_len = recipe.data.max_prompt_tokens + g.max_completion_length
+    gens = ro.generations(plan.grpo_steps)
+    sizes = {"problems": plan.rl_problems or plan.problems, "steps": plan.grpo_steps,
+             "rollout": f"{ro.prompts_per_generation} prompts x {g.num_generations} = {ro.generation_batch} seqs",
+             "rollouts": gens, "micro_batch": ro.micro_batch, "grad_accum": ro.grad_accum,
+             "updates/rollout": ro.steps_per_generation * ro.num_iterations // ro.grad_accum or 1,
+             "max_completion": g.max_completion_length}
+    if cost is None:
+        return StagePlan("train_grpo", sizes)
+    train_side = cost.lora + cost.act(ro.micro_batch * seq_len)
+    gen_kv = cost.kv(ro.generation_batch * seq_len)
+    sizes["rollout_kv_gb"] = _gb(gen_kv)
+    use_vllm = g.use_vllm and cost.on_gpu
+    if use_vllm:
+        share = recipe.model.gpu_memory_utilization * (vram or 80 * 2**30)
+        pool = share - cost.weights - VLLM_OVERHEAD_GB * 2**30  # weights shared with training (unsloth_zoo/vllm_utils.py:4637)
+        # continuous batching: in steady state a sequence holds on average its prompt and half its completion
+        avg_seq = recipe.data.max_prompt_tokens + g.max_completion_length // 2
+        per_wave = min(VLLM_MAX_SEQS, ro.generation_batch, int(max(pool, 0) // max(cost.kv(avg_seq), 1)))
+        peak = share + train_side + cost.context
+        if vram and pool < cost.kv(seq_len):  # one whole rollout must fit vLLM's KV pool
+            refuse("train_grpo", cost.weights + cost.kv(seq_len) + VLLM_OVERHEAD_GB * 2**30, share,
+                   "vLLM's weights plus one rollout's KV cache", "raise model.gpu_memory_utilization")
+        elif vram and share + train_side + cost.context > vram:
+            refuse("train_grpo", train_side + cost.context, vram - share,
+                   f"training beside vLLM's {recipe.model.gpu_memory_utilization:.0%} share (micro-batch of "
+                   f"{ro.micro_batch} x {seq_len} tokens)",
+                   "lower model.gpu_memory_utilization, grpo.prompts_per_step or grpo.max_completion_length")
+        waves = math.ceil(ro.generation_batch / max(per_wave, 1))
+        sizes["vllm_waves"] = waves
+        decode = waves * cost.decode_seconds(max(per_wave, 1), recipe.data.max_prompt_tokens, g.max_completion_length,
+                                             vllm=True)
+    else:
+        # KV cache + the larger of the prefill's one-layer working set and one step's fp32 logits (and softmax)
+        prefill = ro.generation_batch * recipe.data.max_prompt_tokens * cost.shape.hidden * cost.dt * 34
+        gen_side = gen_kv + max(prefill, ro.generation_batch * VOCAB * 4 * 2)
+        peak = cost.weights + cost.lora + max(gen_side, cost.act(ro.micro_batch * seq_len)) + cost.context
+        if vram and peak > vram:
+            refuse("train_grpo", peak, vram,
+                   f"one generate call for the whole rollout batch of {ro.generation_batch} sequences x {seq_len} "
+                   f"tokens (KV cache {_gb(gen_kv):.1f} GB)",
+                   "lower grpo.steps_per_generation (or grpo.grad_accum), grpo.prompts_per_step, "
+                   "grpo.num_generations or grpo.max_completion_length, or use grpo.use_vllm=true")
+        decode = cost.decode_seconds(ro.generation_batch, recipe.data.max_prompt_tokens, g.max_completion_length,
+                                     vllm=False)
+    if use_vllm and not vllm_available:
+        plan.notes.append("train_grpo is planned with vLLM, which is not expected on this card")
+    trained = plan.grpo_steps * ro.grad_accum * ro.micro_batch * seq_len
+    # old log-probs: one scoring pass over each generation batch when it serves more than one optimizer step
+    rescore = ro.generation_batch * seq_len if ro.steps_per_generation * ro.num_iterations > ro.grad_accum else 0
+    sec = gens * (decode + cost.score_seconds(rescore)) + cost.train_seconds(trained) + plan.grpo_steps * cost.overhead
+    if not use_vllm and cost.on_gpu:
+        plan.notes.append(f"GRPO rollouts without vLLM: one generate call of {ro.generation_batch} sequences per "
+                          f"rollout, planned at >= {HF_DECODE_S_PER_LAYER * 1e3:.2f} ms per layer per decode step "
+                          "(measured on an H100, docs/benchmarks.md)")
+    return StagePlan("train_grpo", sizes, _gb(peak), round(sec / 60, 2))
+
+
+def _eval_stage(recipe, plan: Plan, cost: _Cost | None, vram, refuse, benchmarks, vllm_available: bool) -> StagePlan:
+    from kit.eval.stage import resolved_decode
+
+    e = recipe.eval
+    models = 1 + len(recipe.arms) + len(recipe.compare)
+    fast = e.engine == "vllm" or (e.engine == "auto" and vllm_available)
+    sizes: dict[str, Any] = {"models": models, "engine": "vllm" if fast else "hf"}
+    sec = 0.0
+    longest = 0
+    for b in e.benchmarks:
+        bench = benchmarks.get(b)
+        n = plan.eval_items[b] if plan.eval_items[b] is not None else BENCH_SIZES.get(b, 0)
+        if bench.kind == "loglik":
+            sizes[b] = f"{n} items (log-likelihood)"
+            if cost:  # ~5 choices of ~256 tokens, one forward each
+                sec += cost.score_seconds(n * 5 * 256) + math.ceil(n * 5 / e.batch_size) * cost.overhead
+            continue
+        d = resolved_decode(bench, e)
+        sizes[b] = f"{n} items x {d.n_samples} samples x {len(bench.variants)} order(s), <= {d.max_new_tokens} tok"
+        seqs = n * d.n_samples * len(bench.variants)
+        longest = max(longest, d.max_new_tokens)
+        if cost:
+            sec += _chunks_seconds(cost, seqs, e.batch_size, d.max_new_tokens, fast and cost.on_gpu,
+                                   recipe.model.gpu_memory_utilization * (vram or 80 * 2**30))
+    if cost is None:
+        return StagePlan("eval", sizes)
+    adapters = cost.lora / 8 * len(recipe.arms)  # 16-bit adapter weights, no optimizer state
+    kv = cost.kv(e.batch_size * (EVAL_PROMPT_TOKENS + longest))
+    if fast and cost.on_gpu:
+        share = recipe.model.gpu_memory_utilization * (vram or 80 * 2**30)
+        peak = share + adapters + cost.act(e.batch_size * 256) + cost.context
+        one = cost.weights + cost.kv(EVAL_PROMPT_TOKENS + longest) + VLLM_OVERHEAD_GB * 2**30
+        if vram and one > share:  # a chunk larger than vLLM's KV pool runs in waves; one sequence must fit
+            refuse("eval", one, share, f"vLLM's weights plus one sequence's KV cache ({EVAL_PROMPT_TOKENS + longest} tokens)",
+                   "raise model.gpu_memory_utilization or lower eval.max_new_tokens")
+    else:
+        peak = cost.weights + adapters + kv + e.batch_size * VOCAB * 4 * 2 + cost.context
+        if vram and peak > vram:
+            refuse("eval", peak, vram, f"the KV cache of {e.batch_size} x {EVAL_PROMPT_TOKENS + longest} tokens",
+                   "lower eval.batch_size or eval.max_new_tokens")
+    if not fast and cost.on_gpu:
+        plan.notes.append(f"evaluation without vLLM: planned at >= {HF_DECODE_S_PER_LAYER * 1e3:.2f} ms per layer per "
+                          "decode step (measured on an H100, docs/benchmarks.md); every sequence to its cap")
+    return StagePlan("eval", sizes, _gb(peak), round(models * sec / 60, 2))
+
+
+def _chunks_seconds(cost: _Cost, seqs: int, chunk: int, new_tokens: int, vllm: bool, share: float) -> float:
+    """Generating `seqs` sequences in chunks of `chunk` (the eval engine's batches); under vLLM a chunk whose KV
+    cache exceeds vLLM's pool runs in waves of what fits."""
+    per_wave = chunk
+    if vllm:
+        pool = share - cost.weights - VLLM_OVERHEAD_GB * 2**30
+        avg_seq = EVAL_PROMPT_TOKENS + new_tokens // 2  # continuous batching, as in _grpo_stage
+        per_wave = max(1, min(chunk, VLLM_MAX_SEQS, int(max(pool, 0) // cost.kv(avg_seq))))
+    sec = 0.0
+    while seqs > 0:
+        n = min(chunk, seqs)
+        waves, last = divmod(n, per_wave)
+        sec += waves * cost.decode_seconds(per_wave, EVAL_PROMPT_TOKENS, new_tokens, vllm=vllm)
+        if last:
+            sec += cost.decode_seconds(last, EVAL_PROMPT_TOKENS, new_tokens, vllm=vllm)
+        seqs -= n
+    return sec
+
+
+def _probe_stage(recipe, plan: Plan, cost: _Cost | None, vram, refuse, benchmarks) -> StagePlan:
+    p = recipe.probe
+    if not p.enabled:
+        return StagePlan("probe", {"enabled": False})
+    sizes = {"texts/benchmark": p.texts_per_benchmark, "max_length": p.max_length, "token_samples": p.token_samples}
+    if cost is None:
+        return StagePlan("probe", sizes)
+    texts = p.texts_per_benchmark * len(recipe.eval.benchmarks)
+    arms = len(recipe.arms) + len(recipe.compare)
+    # hidden states: base + each arm + its norm-matched random control, two modes each
+    passes = (1 + 2 * arms) * 2
+    sec = passes * (cost.score_seconds(texts * p.max_length) + math.ceil(texts / p.batch_size) * cost.overhead)
+    # token shift: each arm's own generations (up to token_samples per generative benchmark) scored by arm and base
+    gen_len = EVAL_PROMPT_TOKENS + recipe.eval.max_new_tokens
+    scored = 0
+    for b in recipe.eval.benchmarks:
+        if benchmarks.get(b).kind != "loglik":
+            scored += p.token_samples
+    sec += arms * 2 * (cost.score_seconds(scored * gen_len) + math.ceil(scored / p.batch_size) * cost.overhead)
+    longest = gen_len  # a batch of generations that all ran to the cap (base models often do)
+    peak = cost.weights + cost.lora / 8 * (1 + arms) + cost.act(p.batch_size * longest) + cost.context
+    if vram and peak > vram:
+        refuse("probe", peak, vram, f"scoring {p.batch_size} generations of up to {longest} tokens at once",
+               "lower probe.batch_size")
+    return StagePlan("probe", sizes, _gb(peak), round(sec / 60, 2))
 
 
 def _duration(minutes: float) -> str:
@@ -273,5 +519,20 @@ def format_plan(recipe, plan: Plan, hw: Hardware) -> str:
         sizes = ", ".join(f"{k}={v}" for k, v in st.sizes.items())
         lines.append(f"  {st.name:<12} {sizes}" + (f"  [{'; '.join(est)}]" if est else ""))
     lines += [f"  note: {n}" for n in plan.notes]
-    lines.append("  (estimates come from the model in kit/plan.py; GPU figures are checked by kit.gpucheck)")
+    lines.append("  (estimates come from the model in kit/plan.py: worst case, every sequence to its token cap; "
+                 "downloads and loading not counted; GPU figures are checked by kit.gpucheck)")
+    total = plan.total_minutes
+    fits = "no: " + plan.too_big if plan.too_big else ("yes" if hw.cuda else "not checked (no GPU; use --gpu)")
+    lines.append(f"total: {_duration(total)} ({total / 60:.2f} h); peak ~{plan.peak_gb or 0:.1f} GB; fits: {fits}")
     return "\n".join(lines)
+
+
+def plan_json(recipe, plan: Plan, hw: Hardware) -> dict[str, Any]:
+    """The same plan as `format_plan`, as data: per stage seconds and peak GB, and the total."""
+    return {"recipe": recipe.name, "gpu": hw.summary, "vram_gb": round(hw.vram_gb, 1) if hw.cuda else None,
+            "scale": recipe.scale, "seed": recipe.seed,
+            "stages": [{"name": st.name, "sizes": st.sizes, "seconds": st.seconds, "peak_gb": st.peak_gb}
+                       for st in plan.stages],
+            "total_seconds": round(plan.total_minutes * 60, 1), "total_hours": round(plan.total_minutes / 60, 3),
+            "peak_gb": plan.peak_gb, "fits": (plan.too_big is None) if hw.cuda else None,
+            "refusal": plan.too_big, "notes": plan.notes}

@@ -145,6 +145,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("overrides", nargs="*", help="key.sub=value overrides, e.g. sft.learning_rate=1e-4")
     ap.add_argument("--stages", help="comma-separated subset of stages to run")
     ap.add_argument("--dry-run", action="store_true", help="print the resolved plan and estimates, run nothing")
+    from kit.hardware import GPU_PRESETS
+
+    ap.add_argument("--gpu", choices=list(GPU_PRESETS), type=str.lower,
+                    help="with --dry-run: plan for this card instead of this machine's (e.g. one you are about to rent)")
+    ap.add_argument("--json", action="store_true", help="with --dry-run: print the plan as JSON")
     ap.add_argument("--fresh", action="store_true", help="delete the selected stages' results (and later ones) first")
     return ap.parse_args(argv)
 
@@ -166,7 +171,14 @@ def _main(args: argparse.Namespace) -> int:
     from kit.hardware import check_gpu_settings, choose_backend, choose_dtype, detect
 
     recipe = recipe_mod.load(args.recipe, args.overrides)
-    hw = detect()
+    if (args.gpu or args.json) and not args.dry_run:
+        raise KitError("--gpu and --json describe a plan: use them with --dry-run")
+    preset = None
+    if args.gpu:
+        from kit.hardware import gpu_preset
+
+        preset = gpu_preset(args.gpu)
+    hw = preset.hw if preset else detect()
     gpu_note = None
     try:
         check_gpu_settings(recipe, hw)
@@ -197,14 +209,24 @@ def _main(args: argparse.Namespace) -> int:
     from kit.plan import format_plan, make_plan
 
     dtype = choose_dtype(recipe.model.dtype, hw) if gpu_note is None else "bfloat16"
-    plan = make_plan(recipe, hw, dtype, available_problems=_available(recipe))
+    plan = make_plan(recipe, hw, dtype, available_problems=_available(recipe),
+                     vllm_available=preset.vllm if preset else None)
     if gpu_note:
         plan.notes.append(gpu_note)
+    if preset and preset.why:
+        plan.notes.append(preset.why)
     if args.dry_run:
-        print(format_plan(recipe, plan, hw))
+        if args.json:
+            import json
+
+            from kit.plan import plan_json
+
+            print(json.dumps(plan_json(recipe, plan, hw), indent=1))
+        else:
+            print(format_plan(recipe, plan, hw))
         return 0
     if plan.too_big:
-        raise KitError(f"{plan.too_big}; lower the batch, generations or lengths (see --dry-run), or use a bigger GPU")
+        raise KitError(f"{plan.too_big} (see --dry-run)")
 
     from kit.rundir import claim, disk_errors, locked
 
