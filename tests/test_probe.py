@@ -379,7 +379,8 @@ def test_paper_texts_join_columns_as_the_paper_script():
     oly = [{"question": f"q{i}", "solution": [f"s{i}"], "final_answer": [str(i)]} for i in range(10)]
     random.seed(42)
     ref = random.sample(oly, 3)
-    assert paper_texts("olympiadbench", oly, k=3) == [f"{r['question']} {r['solution']} {r['final_answer']}" for r in ref]
+    expected = [f"{r['question']} {r['solution']} {r['final_answer']}" for r in ref]
+    assert paper_texts("olympiadbench", oly, k=3) == expected
     with pytest.raises(KitError, match="no paper column list"):
         paper_texts("toy_math", [row], k=1)
 
@@ -411,3 +412,22 @@ def test_probe_texts_paper_mode_on_the_shipped_fixtures(tmp_path):
                for t, b in zip(texts, bench_of) if b == "gpqa_diamond")
     kit_texts, _, _ = probe_texts(R.from_dict({**raw, "probe": {"pca_texts": "kit"}}))
     assert not set(kit_texts) & set(math)  # the kit's prompts carry no solutions
+
+
+def test_faithful_features_are_padded_per_benchmark_as_the_paper_ran_them(model, tok):
+    """The paper ran its script once per benchmark: a benchmark's faithful features must not depend on how long
+    the other benchmarks' texts are (pad positions count in the faithful mean)."""
+    from types import SimpleNamespace
+
+    from kit.probe.stage import _features
+
+    recipe = SimpleNamespace(probe=SimpleNamespace(max_length=32, batch_size=2))
+    short = ["2+2", "hi", "x = 1"]
+    long = ["The patient presented with fever, cough and a rash on both arms for three days; which drug?"] * 2
+    feats = _features(model, tok, short + long, recipe, "base", ["a"] * 3 + ["b"] * 2)
+    alone = hidden_means(model, tok, short, max_length=32, batch_size=2, mode="faithful")
+    np.testing.assert_allclose(feats["faithful"][:, :3], alone, rtol=1e-5, atol=1e-5)
+    together = hidden_means(model, tok, short + long, max_length=32, batch_size=2, mode="faithful")
+    assert not np.allclose(together[:, :3], alone, atol=1e-4)  # padding to the longer set would change them
+    masked = hidden_means(model, tok, short + long, max_length=32, batch_size=2, mode="masked")
+    np.testing.assert_allclose(feats["masked"], masked, rtol=1e-5, atol=1e-5)

@@ -80,7 +80,8 @@ def _check_columns(name: str, rows: list[dict[str, Any]], needed: tuple[str, ...
         return
     hint = "set data.sft_column to the column holding the teacher's responses" if sft_column(data_cfg) in missing \
         else "check the dataset id and revision"
-    raise KitError(f"{name} (sft_target={data_cfg.sft_target}) lacks column(s) {missing}; it has {sorted(rows[0])}: {hint}")
+    raise KitError(f"{name} (sft_target={data_cfg.sft_target}) lacks column(s) {missing}; "
+                   f"it has {sorted(rows[0])}: {hint}")
 
 
 def _rl_problem(r: dict[str, Any], response: str = "") -> Problem:

@@ -68,13 +68,26 @@ def probe_texts(recipe) -> tuple[list[str], list[str], list[str]]:
     return texts, bench_of, group_of
 
 
-def _features(model, tok, texts: list[str], recipe, name: str) -> dict[str, np.ndarray]:
+def _features(model, tok, texts: list[str], recipe, name: str, bench_of: list[str]) -> dict[str, np.ndarray]:
+    """Faithful and masked features of `texts` under adapter `name`.
+
+    Faithful features are collected one benchmark at a time: the paper ran its script once per benchmark,
+    so its texts were padded to the longest text of that benchmark only, and pad positions count in the
+    faithful mean. Masked features do not depend on padding and are collected in one pass.
+    """
     from kit.probe.collect import hidden_means
 
     select_adapter(model, name)
     p = recipe.probe
-    return {mode: hidden_means(model, tok, texts, max_length=p.max_length, batch_size=p.batch_size, mode=mode)
-            for mode in ("faithful", "masked")}
+    kw = {"max_length": p.max_length, "batch_size": p.batch_size}
+    faithful = None
+    for b in dict.fromkeys(bench_of):
+        idx = [i for i, x in enumerate(bench_of) if x == b]
+        part = hidden_means(model, tok, [texts[i] for i in idx], mode="faithful", **kw)
+        if faithful is None:
+            faithful = np.zeros((part.shape[0], len(texts), part.shape[2]), dtype=part.dtype)
+        faithful[:, idx] = part
+    return {"faithful": faithful, "masked": hidden_means(model, tok, texts, mode="masked", **kw)}
 
 
 def _compare(base: dict[str, np.ndarray], arm: dict[str, np.ndarray], bench_of: list[str], groups: list[str],
@@ -142,13 +155,13 @@ def run(ctx) -> dict[str, Any]:
         texts, bench_of, groups = probe_texts(recipe)
     n_boot = recipe.probe.bootstrap
     with clock("latent"):
-        base = _features(model, tok, texts, recipe, "base")
+        base = _features(model, tok, texts, recipe, "base", bench_of)
     result: dict[str, Any] = {"texts": len(texts), "pca_texts": getattr(recipe.probe, "pca_texts", "kit"),
                               "benchmarks": list(dict.fromkeys(bench_of)),
                               "layers": int(base["masked"].shape[0]), "arms": {}}
     for arm in recipe.arms:
         with clock("latent"):
-            block = _compare(base, _features(model, tok, texts, recipe, arm), bench_of, groups, n_boot,
+            block = _compare(base, _features(model, tok, texts, recipe, arm, bench_of), bench_of, groups, n_boot,
                              recipe.probe.seed)
         with clock("control"):
             control_name = f"{arm}_random_control"
@@ -156,8 +169,8 @@ def run(ctx) -> dict[str, Any]:
             if control_name not in model.peft_config:
                 norms = add_norm_matched_random_adapter(model, source_adapter=arm, new_adapter=control_name,
                                                         seed=recipe.probe.seed)
-            ctrl = _compare(base, _features(model, tok, texts, recipe, control_name), bench_of, groups, n_boot,
-                            recipe.probe.seed)
+            ctrl = _compare(base, _features(model, tok, texts, recipe, control_name, bench_of), bench_of, groups,
+                            n_boot, recipe.probe.seed)
             block["control"] = {**ctrl, "norms": norms}
         with clock("tokens"):
             block["tokens"] = _token_shift(model, tok, arm, recipe, ctx.run_dir)
@@ -166,7 +179,7 @@ def run(ctx) -> dict[str, Any]:
         with clock("load"):
             ref = ctx.reference_model(name)
         with clock("latent"):
-            block = _compare(base, _features(ref, tok, texts, recipe, "base"), bench_of, groups, n_boot,
+            block = _compare(base, _features(ref, tok, texts, recipe, "base", bench_of), bench_of, groups, n_boot,
                              recipe.probe.seed)
         with clock("tokens"):
             select_adapter(model, "base")

@@ -101,8 +101,9 @@ def _length(r: dict[str, Any], section: str) -> str:
 
 def _eval_sampling(r: dict[str, Any]) -> str:
     t, p, n = get(r, "eval.temperature", None), get(r, "eval.top_p", None), get(r, "eval.samples", None)
-    return (f"T {'per benchmark (paper)' if t is None else _n(t)}, top-p {'per benchmark (paper)' if p is None else _n(p)}, "
-            f"samples {'per benchmark (paper)' if n is None else n}")
+    paper = "per benchmark (paper)"
+    return (f"T {paper if t is None else _n(t)}, top-p {paper if p is None else _n(p)}, "
+            f"samples {paper if n is None else n}")
 
 
 def _eval_items(r: dict[str, Any]) -> str:
