@@ -106,3 +106,13 @@ def test_sft_column_override_reads_the_named_column(sets, tmp_path):
     r = _recipe(tmp_path, "data.sft_target=think", "data.sft_column=qwen3_32b_thinking")
     problems = load_problems(r.data)
     assert len(problems) == len(SHARED) and all(p.response.startswith("<think>") for p in problems)
+
+
+def test_rl_all_on_the_shipped_fixtures_adds_the_rl_only_row(tmp_path, tokenizer):
+    r = _recipe(tmp_path, "data.rl_problems=all")
+    build(r, tokenizer, 100, tmp_path / "data")
+    sft, rl = read_jsonl(tmp_path / "data" / "sft.jsonl"), read_jsonl(tmp_path / "data" / "rl.jsonl")
+    shipped = read_jsonl(train_sets.FIXTURES / "math_rl_48k.jsonl")
+    assert len(rl) == len(shipped) == len(sft) + 1
+    only_rl = {x["question"] for x in rl} - {x["question"] for x in sft}
+    assert only_rl == {"What is $10 - 3$?"}
