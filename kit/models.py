@@ -12,7 +12,7 @@ import hashlib
 import importlib.util
 import json
 import os
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -122,7 +122,28 @@ def _torch_dtype(name: str):
     return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
 
 
-def _load_hf(model_cfg, path: str, dtype: str, hw: Hardware, for_training: bool):
+@dataclass(frozen=True)
+class VLLMSpec:
+    """Start a vLLM engine with the model (unsloth's `fast_inference`): GRPO rollouts and the vLLM eval engine.
+
+    vLLM sizes its LoRA slots once, at start: an adapter of higher rank than `max_lora_rank` is refused later
+    (unsloth_zoo/vllm_utils.py:5572-5590). unsloth's defaults differ by entry point (FastLanguageModel 64,
+    unsloth/models/loader.py:1266; FastLlamaModel 16, llama.py:3507), so the kit always passes it.
+    """
+
+    max_lora_rank: int
+    gpu_memory_utilization: float
+
+
+def vllm_spec(recipe, ranks: tuple[int, ...] = ()) -> VLLMSpec:
+    """The recipe's engine: LoRA slots for its rank (and any larger adapter rank given), its memory share."""
+    return VLLMSpec(max_lora_rank=max((recipe.lora.r, *ranks)),
+                    gpu_memory_utilization=recipe.model.gpu_memory_utilization)
+
+
+def _load_hf(model_cfg, path: str, dtype: str, hw: Hardware, for_training: bool, vllm: VLLMSpec | None = None):
+    """transformers (+ bitsandbytes). `vllm` is not used here: with the hf backend TRL builds its own colocated
+    engine (trl/generation/vllm_generation.py:347), and the vLLM eval engine needs unsloth's."""
     import torch
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
@@ -152,34 +173,92 @@ def _load_hf(model_cfg, path: str, dtype: str, hw: Hardware, for_training: bool)
     return model
 
 
-def _load_unsloth(model_cfg, path: str, dtype: str, hw: Hardware, for_training: bool):
-    from unsloth import FastLanguageModel  # lazy: patches transformers/trl/peft on import
+def pinned_snapshot(model_cfg, path: str) -> str:
+    """A local folder holding the pinned revision, for vLLM. unsloth drops `revision` when vLLM loads the weights
+    ("vLLM loads weights from the default branch", unsloth/models/loader.py:1540-1547), so a pinned Hub id is
+    downloaded at its revision first and vLLM is pointed at the folder. Built models, local folders and
+    revision 'main' (what vLLM would fetch anyway) pass through unchanged."""
+    if model_cfg.id in BUILT_IDS or Path(path).is_dir() or model_cfg.revision in ("", "main"):
+        return path
+    from huggingface_hub import snapshot_download
 
-    model, _tok = FastLanguageModel.from_pretrained(
+    try:
+        return snapshot_download(repo_id=path, revision=model_cfg.revision,
+                                 allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model", "*.jinja"])
+    except Exception as exc:  # network, auth or unknown revision: one line, naming the keys
+        raise KitError(f"could not fetch model.id={model_cfg.id} at model.revision={model_cfg.revision} for vLLM "
+                       f"({str(exc).splitlines()[0]})") from exc
+
+
+def unsloth_kwargs(model_cfg, path: str, dtype: str, vllm: VLLMSpec | None) -> dict[str, Any]:
+    """Every `FastLanguageModel.from_pretrained` argument the kit relies on, explicit (unsloth/models/loader.py:1241-1275).
+
+    `use_exact_model_name=True`: without it unsloth swaps a Hub id for its own pre-quantized repo when
+    load_in_4bit (loader.py:1431-1440) and drops the revision (loader.py:259-276), so the weights would not be the
+    pinned ones. With `vllm`, `fast_inference=True` starts unsloth's vLLM engine on the same weights
+    (llama.py:4262-4298: model.vllm_engine, model.fast_generate = vllm_engine.generate).
+    """
+    kw: dict[str, Any] = dict(
         model_name=path, max_seq_length=model_cfg.max_seq_length, load_in_4bit=model_cfg.load_in_4bit,
         dtype=_torch_dtype(dtype), revision=None if model_cfg.id in BUILT_IDS else model_cfg.revision,
+        use_exact_model_name=True, fast_inference=vllm is not None,
     )
+    if vllm is not None:
+        kw.update(model_name=pinned_snapshot(model_cfg, path), max_lora_rank=vllm.max_lora_rank,
+                  gpu_memory_utilization=vllm.gpu_memory_utilization)
+        if kw["model_name"] != path:
+            kw["revision"] = None  # a local folder already is the pinned revision
+    return kw
+
+
+def _load_unsloth(model_cfg, path: str, dtype: str, hw: Hardware, for_training: bool, vllm: VLLMSpec | None = None):
+    from unsloth import FastLanguageModel  # lazy: patches transformers/trl/peft on import
+
+    model, _tok = FastLanguageModel.from_pretrained(**unsloth_kwargs(model_cfg, path, dtype, vllm))
+    if vllm is not None and getattr(model, "vllm_engine", None) is None:
+        # unsloth falls back to its own generate without saying so in an error (old GPU, no vLLM: llama.py:3526-3528)
+        raise KitError("unsloth did not start a vLLM engine (fast_inference needs vllm installed and a GPU of compute "
+                       "capability >= 7); set grpo.use_vllm=false and eval.engine=hf")
     return model
 
 
 BACKENDS: dict[str, Callable[..., Any]] = {"hf": _load_hf, "unsloth": _load_unsloth}
 
 
-def load_base(recipe, hw: Hardware, cache_root: Path, for_training: bool = False):
-    """(model, tokenizer, backend name) for the recipe's base model."""
+def load_base(recipe, hw: Hardware, cache_root: Path, for_training: bool = False, vllm: VLLMSpec | None = None):
+    """(model, tokenizer, backend name) for the recipe's base model; `vllm` starts unsloth's vLLM engine with it."""
     backend = choose_backend(recipe.model.backend, hw)
     dtype = choose_dtype(recipe.model.dtype, hw)
     path = resolve_path(recipe.model, cache_root)
     tok = load_tokenizer(recipe.model, path if recipe.model.id in BUILT_IDS else None)
-    model = BACKENDS[backend](recipe.model, path, dtype, hw, for_training)
+    model = BACKENDS[backend](recipe.model, path, dtype, hw, for_training, vllm=vllm)
     return model, tok, backend
 
 
-def load_reference(recipe, ref, hw: Hardware):
-    """A published full model (audit), loaded with the base's settings (dtype, 4-bit, backend)."""
+def reference_in_bf16(recipe, ref, hw: Hardware) -> bool:
+    """Whether a compare model's 16-bit weights take at most 80% of vLLM's memory share (the rest is KV cache):
+    the published models are full bf16 fine-tunes, evaluated in 16-bit by the paper. Unknown shapes: no.
+    (The base and the arms stay as the recipe loads them, e.g. 4-bit.)"""
+    from kit.plan import shape_of
+
+    try:
+        shape = shape_of(dataclasses.replace(recipe.model, id=ref.id))
+    except KeyError:
+        return False
+    weights_gb = 2 * (shape.non_embedding + shape.embedding) / 2**30
+    return hw.cuda and hw.bf16 and weights_gb <= 0.8 * recipe.model.gpu_memory_utilization * hw.vram_gb
+
+
+def load_reference(recipe, ref, hw: Hardware, vllm: VLLMSpec | None = None):
+    """A published full model (audit): with `vllm`, through unsloth's vLLM engine in bf16 where it fits
+    (`reference_in_bf16`), else with the base's settings (dtype, 4-bit, backend)."""
     cfg = dataclasses.replace(recipe.model, id=ref.id, revision=ref.revision)
+    dtype = choose_dtype(recipe.model.dtype, hw)
+    if vllm is not None and reference_in_bf16(recipe, ref, hw):
+        cfg = dataclasses.replace(cfg, load_in_4bit=False)
+        dtype = "bfloat16"
     backend = choose_backend(recipe.model.backend, hw)
-    return BACKENDS[backend](cfg, ref.id, choose_dtype(recipe.model.dtype, hw), hw, False)
+    return BACKENDS[backend](cfg, ref.id, dtype, hw, False, vllm=vllm)
 
 
 def add_lora(model, recipe, backend: str):

@@ -145,6 +145,20 @@ class GRPOCfg:
         None, lo=1, help="micro-batches per rollout (generation) batch, TRL's steps_per_generation; None = grad_accum: "
                          "one rollout batch per optimizer step (policy ratio 1, clipping inert unless num_iterations > 1)")
     num_iterations: int = knob(1, lo=1, help="optimisation passes over each rollout batch (TRL's num_iterations, mu)")
+    generation_chunk: Optional[int] = knob(
+        None, lo=1, help="completions per `generate` call in rollouts without vLLM (TRL makes one call for the whole "
+                         "rollout batch, kit/train/grpo.py splits it); None = one micro-batch (prompts_per_step x "
+                         "num_generations)")
+    continuous_batching: bool = knob(
+        False, help="rollouts without vLLM through transformers' continuous batching (TRL's "
+                    "use_transformers_continuous_batching, paged KV cache); hf backend only; not yet run on a GPU")
+    overlong_buffer: int = knob(
+        0, lo=0, help="DAPO soft overlong penalty (TRL's get_soft_overlong_punishment): over the last N tokens before "
+                      "max_completion_length a reward ramps from 0 to -1; 0 = off; paper's script: 4096 of a 20480 cap")
+    overlong_penalty: float = knob(1.0, lo=0.0, help="weight of the overlong reward (paper's script: penalty_factor 1.0)")
+    dynamic_sampling: bool = knob(
+        False, choices=(False,), help="DAPO dynamic sampling (paper's script: filter_groups, regenerating until every "
+                                      "group has mixed rewards); TRL 1.15 has no hook for it, so only false is accepted")
     max_completion_length: int = knob(1024, lo=4)
     temperature: float = knob(1.0, lo=0.0, hi=2.0)
     top_p: float = knob(1.0, lo=0.0, hi=1.0)
@@ -157,11 +171,14 @@ class GRPOCfg:
     mask_truncated_completions: bool = knob(False)
     reward_weights: dict[str, float] = knob(factory=lambda: {"correctness": 1.0, "format": 0.0})
     lr_scheduler: str = knob("constant", choices=("cosine", "linear", "constant", "constant_with_warmup"))
-    warmup_ratio: float = knob(0.0, lo=0.0, hi=0.99, help="share of steps spent warming up")
-    weight_decay: float = knob(0.0, lo=0.0)
+    warmup_ratio: float = knob(0.0, lo=0.0, hi=0.99, help="share of steps spent warming up (ignored when warmup_steps is set)")
+    warmup_steps: Optional[int] = knob(None, lo=0, help="warmup in optimizer steps, overrides warmup_ratio; paper's "
+                                                        "script: lr_warmup_steps=10")
+    weight_decay: float = knob(0.0, lo=0.0, help="AdamW weight decay; paper's script: 0.1")
     max_grad_norm: float = knob(1.0, lo=0.0)
     optim: str = knob("adamw_torch", choices=("adamw_torch", "adamw_8bit", "paged_adamw_8bit"))
-    use_vllm: bool = knob(False, help="unsloth fast generation (GPU only)")
+    use_vllm: bool = knob(False, help="vLLM rollouts (GPU only): the unsloth backend loads with fast_inference and "
+                                      "shares its engine with training; hf uses TRL's colocated vLLM (16-bit base only)")
     save_steps: int = knob(50, lo=1)
     logging_steps: int = knob(1, lo=1)
     health: HealthCfg = knob(factory=HealthCfg)

@@ -87,12 +87,9 @@ class Context:
 
     @property
     def eval_engine(self) -> str:
-        engine = self.recipe.eval.engine
-        if engine == "auto":
-            import importlib.util
+        from kit.eval.engine_vllm import choose_eval_engine
 
-            return "vllm" if self.hw.cuda and importlib.util.find_spec("vllm") else "hf"
-        return engine
+        return choose_eval_engine(self.recipe, self.hw)
 
     def tokenizer(self):
         if self._tok is None:
@@ -117,13 +114,18 @@ class Context:
         return load_reference(self.recipe, self.recipe.compare[name], self.hw)
 
     def eval_model(self):
-        """One base model with every arm's adapter attached (switched per arm)."""
-        from kit.models import attach_adapters, load_base
+        """One base model with every arm's adapter attached (switched per arm); for the vLLM engine the base is
+        loaded with unsloth's engine, its LoRA slots sized for the largest adapter rank."""
+        from kit.eval.engine_vllm import adapter_rank
+        from kit.models import attach_adapters, load_base, vllm_spec
 
-        model, tok, _ = load_base(self.recipe, self.hw, self.cache_root)
         missing = [a for a, p in self.adapters().items() if not (p / "adapter_config.json").exists()]
         if missing:
             raise KitError(f"no trained adapter for arm(s) {missing}; run their train stages first")
+        vllm = None
+        if self.eval_engine == "vllm":
+            vllm = vllm_spec(self.recipe, tuple(adapter_rank(p) for p in self.adapters().values()))
+        model, tok, _ = load_base(self.recipe, self.hw, self.cache_root, vllm=vllm)
         return attach_adapters(model, self.adapters()), tok
 
 
