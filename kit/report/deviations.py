@@ -99,6 +99,15 @@ def _length(r: dict[str, Any], section: str) -> str:
     return f"{steps} steps" if steps else f"{_n(get(r, f'{section}.epochs', '?'))} epochs"
 
 
+def _pca_texts(r: dict[str, Any]) -> str:
+    mode = get(r, "probe.pca_texts")
+    if mode is ABSENT:
+        return f"benchmark prompts (paper mode {NOT_OFFERED})"
+    if mode == "paper":
+        return "paper: the script's columns and joins, rows from the kit's benchmark sources (LCB v2, ACP MCQ)"
+    return "kit: the benchmark prompts"
+
+
 def _eval_sampling(r: dict[str, Any]) -> str:
     t, p, n = get(r, "eval.temperature", None), get(r, "eval.top_p", None), get(r, "eval.samples", None)
     paper = "per benchmark (paper)"
@@ -232,7 +241,7 @@ SETTINGS: tuple[Setting, ...] = (
             lambda r: not get(r, "eval.items", None) and get(r, "scale", 1.0) >= 1,
             "fixed-seed subsets for time; intervals show the cost"),
     Setting("PCA texts", "dataset columns joined with two spaces, solutions and answers included",
-            "§6.1; analyse_PCA_Shift.py", lambda r: str(get(r, "probe.pca_texts", "kit (" + NOT_OFFERED + ")")),
+            "§6.1; analyse_PCA_Shift.py", _pca_texts,
             lambda r: get(r, "probe.pca_texts", None) == "paper",
             "kit default: the prompts the model is evaluated on (no answers leak in); probe.pca_texts=paper "
             "rebuilds the script's texts"),
