@@ -34,7 +34,9 @@ DISK_ERRNOS = {errno.ENOSPC: "the disk is full: free some space",
                errno.EDQUOT: "the disk quota is exceeded: free some space",
                errno.EACCES: "permission denied: make it writable",
                errno.EPERM: "permission denied: make it writable",
-               errno.EROFS: "the file system is read-only"}
+               errno.EROFS: "the file system is read-only",
+               errno.ENOTDIR: "a part of that path is a file, not a folder"}
+FULL = ("No space left on device", "os error 28", "StorageFull")  # how torch and safetensors say ENOSPC
 
 
 def check_segment(value: Any, key: str) -> str:
@@ -138,7 +140,7 @@ def remove_kit_paths(run_dir: Path, rels: Iterable[str]) -> None:
 @contextlib.contextmanager
 def disk_errors(run_dir: Path) -> Iterator[None]:
     """A full disk, a read-only or unwritable folder: one line naming the path and what to do, not a
-    traceback (torch and safetensors report a full disk as RuntimeError: matched by its message)."""
+    traceback (torch and safetensors report a full disk in their own exception types: matched by message)."""
     try:
         yield
     except OSError as exc:
@@ -147,8 +149,10 @@ def disk_errors(run_dir: Path) -> Iterator[None]:
         where = exc.filename or run_dir
         raise KitError(f"cannot write '{where}': {DISK_ERRNOS[exc.errno]} (or use output_dir=<another dir>), "
                        f"then rerun the same command to continue") from None
-    except RuntimeError as exc:
-        if "No space left on device" not in str(exc):
+    except KitError:
+        raise
+    except Exception as exc:  # noqa: BLE001  (torch: RuntimeError, safetensors: SafetensorError; others re-raised)
+        if not any(s in str(exc) for s in FULL):
             raise
         raise KitError(f"cannot write under '{run_dir}': the disk is full: free some space (or use "
                        f"output_dir=<another dir>), then rerun the same command to continue") from None

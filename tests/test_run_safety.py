@@ -331,6 +331,12 @@ def test_an_unwritable_output_dir_is_one_line(tmp_path, capsys, stub_stages, mon
     assert str(out / "smoke") in line and ("writable" in line or "read-only" in line)
 
 
+def test_an_output_dir_that_is_a_file_is_one_line(tmp_path, capsys, stub_stages):
+    (tmp_path / "file").write_text("not a folder")
+    rc, _, err = kit_run(capsys, tmp_path / "file")
+    assert rc == 2 and str(tmp_path / "file") in one_line(err) and "not a folder" in err
+
+
 def test_a_real_read_only_folder_is_one_line(tmp_path, capsys, stub_stages):
     if os.geteuid() == 0:
         pytest.skip("root writes into read-only folders (covered above with EACCES/EROFS)")
@@ -344,7 +350,7 @@ def test_a_real_read_only_folder_is_one_line(tmp_path, capsys, stub_stages):
     assert rc == 2 and "writable" in one_line(err)
 
 
-@pytest.mark.parametrize("how", ["oserror", "torch"])
+@pytest.mark.parametrize("how", ["oserror", "torch", "safetensors"])
 def test_a_full_disk_mid_run_is_one_line_and_the_rerun_continues(tmp_path, capsys, stub_stages, monkeypatch,
                                                                    how):
     import kit.eval.stage
@@ -354,6 +360,11 @@ def test_a_full_disk_mid_run_is_one_line_and_the_rerun_continues(tmp_path, capsy
     def full(ctx):
         if how == "oserror":
             raise OSError(errno.ENOSPC, "No space left on device", str(target))
+        if how == "safetensors":
+            from safetensors import SafetensorError
+
+            raise SafetensorError('Error while serializing: IoError(Os { code: 28, kind: StorageFull, message: '
+                                  '"No space left on device" })')
         raise RuntimeError("[enforce fail at inline_container.cc:595] . PytorchStreamWriter failed writing "
                            "file data/0: file write failed: No space left on device")
 
