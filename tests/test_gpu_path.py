@@ -401,3 +401,47 @@ def test_vllm_engine_refuses_an_adapter_above_the_engines_rank(gpu_fakes, tokeni
         VLLMEngine(_FakePeftModel(LLM(max_lora_rank=16)), tokenizer, _adapters(tmp_path, {"grpo": 64}))
     with pytest.raises(KitError, match="eval.engine=vllm needs the base loaded with unsloth's vLLM engine"):
         VLLMEngine(SimpleNamespace(), tokenizer, {})
+
+
+def test_run_start_refuses_a_rollout_path_no_backend_can_run():
+    """Checked by check_gpu_settings before any stage, so an SFT arm does not train for hours first."""
+    from kit.hardware import check_gpu_settings
+
+    bad = _recipe(model={"backend": "hf", "load_in_4bit": True}, grpo={"use_vllm": True})
+    with pytest.raises(KitError, match="model.load_in_4bit=true: TRL's vLLM"):
+        check_gpu_settings(bad, GPU)
+    check_gpu_settings(_recipe(model={"backend": "hf", "load_in_4bit": True}, grpo={"use_vllm": True}, arms=["sft"]),
+                       GPU)  # no GRPO arm: nothing to refuse
+
+
+def test_real_grpo_run_reuses_a_rollout_across_steps_in_chunked_generate_calls(tmp_path, kit_cache, monkeypatch):
+    """The CPU twin of the non-vLLM GPU path: TRL's real trainer with a rollout batch serving two optimizer steps
+    (steps_per_generation=2, grad_accum=1: clipping can act) generated in calls of at most generation_chunk rows."""
+    import kit.train.grpo as grpo
+    from kit.data.train_sets import build
+    from kit.plan import make_plan
+    from kit.run import Context
+
+    r = recipe_mod.load(ROOT / "recipes" / "smoke.yaml", [
+        f"output_dir={tmp_path}", "data.num_problems=4", "grpo.max_steps=2", "grpo.grad_accum=1",
+        "grpo.prompts_per_step=1", "grpo.num_generations=4", "grpo.steps_per_generation=2",
+        "grpo.generation_chunk=3", "grpo.max_completion_length=8"])
+    ctx = Context(r, CPU, make_plan(r, CPU, "float32"), r.run_dir)
+    build(r, ctx.tokenizer(), 4, r.run_dir / "data")
+    sizes: list[int] = []
+    real_chunk = grpo.chunk_generate
+
+    def spy(model, chunk):
+        inner = model.generate
+        model.generate = lambda **kw: sizes.append(kw["input_ids"].shape[0]) or inner(**kw)
+        real_chunk(model, chunk)
+
+    monkeypatch.setattr(grpo, "chunk_generate", spy)
+    monkeypatch.setattr(grpo, "build_rewards", lambda *a, **k: (
+        [lambda prompts, completions, **kw: [float(len(c) % 3) for c in completions]], [1.0]))
+    out = ctx.run_dir / "arms" / "grpo"
+    out.mkdir(parents=True)
+    grpo.run(ctx, out)
+    assert sizes == [3, 3, 2]  # one rollout of 1 prompt x 4 x 2 micro-batches = 8 completions, for both steps
+    logged = [json.loads(x) for x in (out / "train_log.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in logged if "loss" in row] == [1, 2]

@@ -195,7 +195,7 @@ def chunk_generate(model, chunk: int) -> None:
     """Make `model.generate` run a large batch as consecutive calls of at most `chunk` rows.
 
     TRL generates a whole rollout batch (per_device_train_batch_size x steps_per_generation sequences) in one
-    `unwrapped_model.generate(**inputs, generation_config=...)` call (grpo_trainer.py:1800-1810), so its KV cache
+    `unwrapped_model.generate(**inputs, generation_config=...)` call (grpo_trainer.py:1802-1815), so its KV cache
     grows with the rollout batch. Chunks keep the left-padded prompt width, so TRL's `[:, prompt_length:]` slice
     still holds; shorter chunks are right-padded with the pad token, which only follows an EOS (a row without
     EOS ran to max_new_tokens, the longest any chunk can be) and is masked by TRL after the first EOS.
