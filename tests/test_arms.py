@@ -152,3 +152,103 @@ def test_push_to_hub_uploads_each_adapter(ctx, monkeypatch):
     out.mkdir(parents=True)
     ARMS["sft"](ctx, out)
     assert pushed == [("adapter", "me/kit-smoke-sft")]
+
+
+# --- resume after a kill (#10 item 4) --------------------------------------------------------------------
+
+
+class _Killed(Exception):
+    """Stands in for kill -9: training dies between two checkpoints."""
+
+
+def _kill_once_at(module, monkeypatch, step: int) -> None:
+    """Make the arm's JsonlLog die after writing the row of `step`, the first time only (the rerun goes on)."""
+    from kit.train.common import JsonlLog
+
+    fired = []
+
+    class KillingLog(JsonlLog):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            super().on_log(args, state, control, logs=logs, **kwargs)
+            if state.global_step == step and not fired:
+                fired.append(step)
+                raise _Killed(step)
+
+    monkeypatch.setattr(module, "JsonlLog", KillingLog)
+
+
+@pytest.mark.parametrize("break_newest", [False, True])
+def test_sft_resumed_after_a_kill_reports_the_loss_of_all_steps(ctx, monkeypatch, capsys, break_newest):
+    """Killed at step 5 (checkpoints 2 and 4 saved), rerun: train_loss is the mean over steps 1-6, not the
+    resumed steps' sum over 6 (Trainer's own value). With checkpoint-4's trainer_state.json cut short, the
+    rerun falls back to checkpoint-2 with a note instead of a traceback."""
+    import kit.train.sft as sft
+    from kit.train.common import read_log
+
+    c = ctx.recipe.sft
+    c.max_steps, c.save_steps, c.logging_steps = 6, 2, 1
+    out = ctx.run_dir / "arms" / "sft"
+    out.mkdir(parents=True)
+    _kill_once_at(sft, monkeypatch, 5)
+    with pytest.raises(_Killed):
+        sft.run(ctx, out)
+    ckpts = out / "checkpoints"
+    assert sorted(p.name for p in ckpts.glob("checkpoint-*")) == ["checkpoint-2", "checkpoint-4"]
+    if break_newest:
+        state = ckpts / "checkpoint-4" / "trainer_state.json"
+        state.write_text(state.read_text()[:40])
+    summary = sft.run(ctx, out)
+    expect_from = "checkpoint-2" if break_newest else "checkpoint-4"
+    assert summary["resumed_from"].endswith(expect_from)
+    if break_newest:
+        assert "skipping broken checkpoint" in capsys.readouterr().out
+    losses = {r["step"]: r["loss"] for r in read_log(out / "train_log.jsonl") if "loss" in r}
+    assert sorted(losses) == [1, 2, 3, 4, 5, 6]
+    start = int(expect_from.split("-")[1])
+    resumed_only = sum(v for s, v in losses.items() if s > start) / 6  # what Trainer itself reports
+    assert summary["train_loss"] == pytest.approx(sum(losses.values()) / 6, rel=1e-6)
+    assert summary["train_loss"] != pytest.approx(resumed_only, rel=1e-3)
+
+
+def test_grpo_health_streak_survives_a_resume(ctx, monkeypatch):
+    """With the real reward every step of the random model has zero reward variance. Killed at step 4
+    (checkpoint-3 saved) with stop_after=5, the resumed run must stop at step 5 (2 more bad steps), not at
+    step 8 (5 more, a streak counted from zero); the step-2 warnings are kept, not repeated."""
+    import kit.train.grpo as grpo
+
+    g = ctx.recipe.grpo
+    g.max_steps, g.save_steps, g.logging_steps = 10, 1, 1
+    g.health.warn_after, g.health.stop_after, g.health.action = 2, 5, "stop"
+    out = ctx.run_dir / "arms" / "grpo"
+    out.mkdir(parents=True)
+    _kill_once_at(grpo, monkeypatch, 4)
+    with pytest.raises(_Killed):
+        grpo.run(ctx, out)
+    health = [json.loads(x) for x in (out / "health.jsonl").read_text().splitlines()]
+    assert [h["step"] for h in health] == [2, 2, 2]  # zero variance, length cap and zero grad all warn at 2
+    with pytest.raises(KitError, match="zero_reward_variance for 5 consecutive logged steps"):
+        grpo.run(ctx, out)
+    assert max(r["step"] for r in _log(out)) == 5
+    health = [json.loads(x) for x in (out / "health.jsonl").read_text().splitlines()]
+    assert [h["step"] for h in health] == [2, 2, 2, 5]
+
+
+def test_health_monitor_restore_continues_the_streak(tmp_path):
+    """15 bad steps into a 20-step stop limit, resumed from step 15: stops after 5 more, not 20; the warning
+    given at step 5 survives; health.jsonl messages after the checkpoint are dropped (those steps are redone)."""
+    cfg = SimpleNamespace(zero_std_frac=0.9, clipped_frac=0.8, warn_after=5, stop_after=20, action="stop")
+    log = tmp_path / "health.jsonl"
+    first = HealthMonitor(cfg, log)
+    history = [{"frac_reward_zero_std": 1.0, "grad_norm": 0.1, "step": s} for s in range(1, 18)]
+    for row in history:  # the killed run got to step 17; its checkpoint is at step 15
+        first.observe(row["step"], row)
+    log.write_text(log.read_text() + json.dumps({"step": 16, "message": "later"}) + "\n" + '{"step": 1')
+    mon = HealthMonitor(cfg, log)
+    mon.restore(history, upto_step=15)
+    assert mon.streak["zero_reward_variance"] == 15 and mon.warnings == ["zero_reward_variance"]
+    assert [json.loads(x)["step"] for x in log.read_text().splitlines()] == [5]
+    for step in range(16, 20):
+        assert mon.observe(step, {"frac_reward_zero_std": 1.0}) == [] and mon.stopped is None
+    assert mon.observe(20, {"frac_reward_zero_std": 1.0}) and mon.stopped
+    with pytest.raises(KitError):
+        mon.raise_if_stopped()

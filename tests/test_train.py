@@ -113,3 +113,77 @@ def test_sft_tokenizes_small_sets_in_one_process(tmp_path):
     recipe = R.load(ROOT / "recipes" / "smoke.yaml")
     assert sft_config(recipe, detect(), tmp_path, 8).dataset_num_proc == 1
     assert sft_config(recipe, detect(), tmp_path, 40_000).dataset_num_proc == min(8, os.cpu_count() or 1)
+
+
+# --- resume from checkpoints (#10 item 4) ----------------------------------------------------------------
+
+
+def _fake_checkpoint(root, step: int, log_history=None):
+    """A checkpoint folder with the files Trainer writes for a PEFT model (tiny tensors)."""
+    from safetensors.torch import save_file
+
+    ckpt = root / "checkpoints" / f"checkpoint-{step}"
+    ckpt.mkdir(parents=True)
+    save_file({"w": torch.zeros(4, 4)}, str(ckpt / "adapter_model.safetensors"))
+    (ckpt / "adapter_config.json").write_text(json.dumps({"r": 8}))
+    torch.save({"state": {}, "param_groups": []}, ckpt / "optimizer.pt")
+    torch.save({"last_epoch": step}, ckpt / "scheduler.pt")
+    (ckpt / "trainer_state.json").write_text(json.dumps(
+        {"global_step": step, "log_history": log_history or [], "max_steps": 10}))
+    return ckpt
+
+
+def _truncate(path, keep: float = 0.5):
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+
+
+BREAKAGES = {
+    "state truncated": lambda c: _truncate(c / "trainer_state.json"),
+    "state garbage": lambda c: (c / "trainer_state.json").write_bytes(b"\x00\xff garbage"),
+    "state not a trainer state": lambda c: (c / "trainer_state.json").write_text("[1, 2]"),
+    "state missing": lambda c: (c / "trainer_state.json").unlink(),
+    "weights missing": lambda c: (c / "adapter_model.safetensors").unlink(),
+    "weights truncated": lambda c: _truncate(c / "adapter_model.safetensors", 0.9),
+    "adapter config missing": lambda c: (c / "adapter_config.json").unlink(),
+    "optimizer truncated": lambda c: _truncate(c / "optimizer.pt"),
+    "scheduler garbage": lambda c: (c / "scheduler.pt").write_bytes(b"not a zip"),
+}
+
+
+@pytest.mark.parametrize("breakage", list(BREAKAGES))
+def test_broken_newest_checkpoint_falls_back_to_the_intact_one(tmp_path, capsys, breakage):
+    from kit.train.common import last_checkpoint
+
+    good = _fake_checkpoint(tmp_path, 2)
+    bad = _fake_checkpoint(tmp_path, 4)
+    assert last_checkpoint(tmp_path) == str(bad)  # both intact: the newest
+    BREAKAGES[breakage](bad)
+    assert last_checkpoint(tmp_path) == str(good)
+    out = capsys.readouterr().out
+    assert f"skipping broken checkpoint {bad}" in out and f"delete {bad}" in out
+
+
+def test_no_intact_checkpoint_starts_over_with_a_note(tmp_path, capsys):
+    from kit.train.common import last_checkpoint
+
+    assert last_checkpoint(tmp_path) is None and capsys.readouterr().out == ""  # nothing saved yet: silent
+    _truncate(_fake_checkpoint(tmp_path, 2) / "trainer_state.json")
+    (tmp_path / "checkpoints" / "checkpoint-3").mkdir()  # an empty folder (killed right after mkdir)
+    assert last_checkpoint(tmp_path) is None
+    out = capsys.readouterr().out
+    assert "checkpoint-3: no trainer_state.json" in out and "training starts over" in out
+
+
+def test_whole_run_loss_counts_the_steps_before_the_checkpoint(tmp_path):
+    """Trainer's train_loss after a resume = (sum of the resumed steps' losses) / global_step; the kit adds
+    the checkpoint's logged losses (each a mean over the steps since the previous log)."""
+    from kit.train.common import whole_run_loss
+
+    # steps 1-4 logged every 2 steps (means 4.0 and 2.0), checkpoint at 4; resumed steps 5-6 each 1.0
+    ckpt = _fake_checkpoint(tmp_path, 4, [{"loss": 4.0, "step": 2}, {"loss": 2.0, "step": 4},
+                                          {"loss": 9.0, "step": 6}])  # a row after the checkpoint: ignored
+    trainer_value = (1.0 + 1.0) / 6  # what transformers reports for the resumed session
+    state = json.loads((ckpt / "trainer_state.json").read_text())
+    assert whole_run_loss(trainer_value, 6, state) == pytest.approx((4 * 2 + 2 * 2 + 1 + 1) / 6)
+    assert whole_run_loss(0.7, 6, None) == 0.7  # not resumed: Trainer's value is already right

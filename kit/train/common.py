@@ -34,13 +34,114 @@ def common_args(recipe, cfg, hw: Hardware, out_dir: Path, max_steps: int) -> dic
 
 
 def last_checkpoint(out_dir: Path) -> str | None:
-    """The newest complete `checkpoint-N` folder (one holding trainer_state.json), for resume."""
+    """The newest intact `checkpoint-N` folder, for resume. A broken one (killed mid-save, truncated or garbage
+    trainer_state.json, weights missing or cut short) is skipped with a printed note naming it, so the run
+    falls back to the next newest instead of dying in Trainer with a traceback; none intact = start over."""
     ckpts = []
     for p in (out_dir / "checkpoints").glob("checkpoint-*"):
         m = re.fullmatch(r"checkpoint-(\d+)", p.name)
-        if m and (p / "trainer_state.json").exists():
+        if m and p.is_dir():
             ckpts.append((int(m.group(1)), p))
-    return str(max(ckpts)[1]) if ckpts else None
+    for _, p in sorted(ckpts, reverse=True):
+        problem = checkpoint_problem(p)
+        if problem is None:
+            return str(p)
+        print(f"[resume] skipping broken checkpoint {p}: {problem}; resuming from the newest intact one "
+              f"instead (delete {p} to silence this note)", flush=True)
+    if ckpts:
+        print(f"[resume] no intact checkpoint in {out_dir / 'checkpoints'}: training starts over", flush=True)
+    return None
+
+
+# What Trainer reads on resume (transformers trainer.py: _load_from_checkpoint :3462-3517 needs one of these
+# weight files; trainer_state.json is read by TrainerState.load_from_json :1639 and written last by
+# _save_checkpoint :3269, so a folder without it was cut short while saving).
+WEIGHT_FILES = ("adapter_model.safetensors", "adapter_model.bin", "model.safetensors", "pytorch_model.bin",
+                "model.safetensors.index.json", "pytorch_model.bin.index.json")
+TORCH_FILES = ("optimizer.pt", "optimizer.bin", "scheduler.pt", "scaler.pt", "rng_state.pth",
+               "adapter_model.bin", "pytorch_model.bin")
+
+
+def checkpoint_problem(ckpt: Path) -> str | None:
+    """Why Trainer could not resume from this folder, or None when it looks intact (cheap checks only: JSON
+    parses, each safetensors file is as long as its header says, each torch file's zip directory reads)."""
+    state = ckpt / "trainer_state.json"
+    if not state.exists():
+        return "no trainer_state.json (the run was stopped while saving it)"
+    try:
+        st = json.loads(state.read_text())
+    except (ValueError, UnicodeDecodeError):
+        return "trainer_state.json is truncated or not JSON"
+    if not isinstance(st, dict) or not isinstance(st.get("global_step"), int) \
+            or not isinstance(st.get("log_history"), list):
+        return "trainer_state.json lacks global_step/log_history"
+    weights = [ckpt / n for n in WEIGHT_FILES if (ckpt / n).is_file()]
+    if not weights:
+        return f"no weights (none of {', '.join(WEIGHT_FILES[:2])} …)"
+    if (ckpt / "adapter_model.safetensors").is_file() or (ckpt / "adapter_model.bin").is_file():
+        try:
+            json.loads((ckpt / "adapter_config.json").read_text())
+        except (OSError, ValueError, UnicodeDecodeError):
+            return "adapter_config.json is missing or not JSON"
+    for w in weights:
+        if w.suffix == ".safetensors" and not _safetensors_whole(w):
+            return f"{w.name} is truncated or not a safetensors file"
+    for name in TORCH_FILES:
+        f = ckpt / name
+        if f.is_file() and not _zip_whole(f):
+            return f"{name} is truncated or not a torch save file"
+    return None
+
+
+def _safetensors_whole(path: Path) -> bool:
+    """A safetensors file is an 8-byte header length, a JSON header, then the tensors' bytes."""
+    try:
+        with open(path, "rb") as f:
+            n = int.from_bytes(f.read(8), "little")
+            if n <= 0 or n > 100_000_000:
+                return False
+            header = json.loads(f.read(n))
+        ends = [v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"]
+        return path.stat().st_size >= 8 + n + max(ends, default=0)
+    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
+        return False
+
+
+def _zip_whole(path: Path) -> bool:
+    """torch.save writes a zip archive; its central directory sits at the end, so a cut-off file has none."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            return bool(z.namelist())
+    except (OSError, zipfile.BadZipFile, ValueError):
+        return False
+
+
+def checkpoint_state(ckpt: str | Path) -> dict[str, Any]:
+    """The trainer_state.json of a checkpoint that `last_checkpoint` accepted."""
+    return json.loads((Path(ckpt) / "trainer_state.json").read_text())
+
+
+def whole_run_loss(session_loss: float, global_step: int, resumed_state: dict[str, Any] | None) -> float:
+    """Mean training loss over every step of the run, also when it was resumed.
+
+    On resume Trainer restarts its loss sum at zero but still divides by the whole global_step
+    (transformers trainer.py:1590 and :1931-1933), so its train_loss counts only the resumed steps. The steps
+    before the checkpoint come from the checkpoint's log_history, each logged `loss` being the mean over the
+    steps since the previous log (trainer.py:2180). `resumed_state` is the checkpoint's trainer state, read
+    before training: checkpoint rotation (save_total_limit) may delete that folder while the run goes on."""
+    if resumed_state is None:
+        return session_loss
+    state = resumed_state
+    start = int(state["global_step"])
+    total, covered, prev = session_loss * global_step, global_step - start, 0
+    for row in state["log_history"]:
+        if "loss" in row and prev < row.get("step", 0) <= start:
+            total += float(row["loss"]) * (row["step"] - prev)
+            covered += row["step"] - prev
+            prev = row["step"]
+    return total / covered if covered else session_loss
 
 
 class JsonlLog(TrainerCallback):

@@ -13,7 +13,7 @@ from typing import Any, Callable
 from kit.data.train_sets import read_jsonl
 from kit.errors import KitError
 from kit.hardware import choose_backend
-from kit.train.common import JsonlLog, common_args, last_checkpoint, save_adapter, steps_for
+from kit.train.common import JsonlLog, checkpoint_state, common_args, last_checkpoint, save_adapter, steps_for
 from kit.train.health import HealthMonitor
 from kit.train.rewards import build_rewards
 
@@ -279,6 +279,9 @@ def run(ctx, out_dir: Path) -> dict[str, Any]:
     trainer = GRPOTrainer(model=model, reward_funcs=funcs, args=args, train_dataset=ds, processing_class=tok,
                           callbacks=[JsonlLog(out_dir / "train_log.jsonl"), monitor])
     resume = last_checkpoint(out_dir)
+    state = checkpoint_state(resume) if resume else {"log_history": [], "global_step": 0}
+    monitor.restore(state["log_history"], state["global_step"])  # streaks and warnings survive a resume
+    monitor.raise_if_stopped()
     trainer.train(resume_from_checkpoint=resume)
     monitor.raise_if_stopped()
     summary = {"examples": len(rows), "steps": args.max_steps, "resumed_from": resume,

@@ -42,8 +42,22 @@ class HealthMonitor(TrainerCallback):
         if self.stopped and self.cfg.action == "stop":
             control.should_training_stop = True
 
-    def observe(self, step: int, logs: dict[str, Any]) -> list[str]:
-        """Update the streaks with one logged step; returns new messages (also appended to health.jsonl)."""
+    def restore(self, log_history: list[dict[str, Any]], upto_step: int) -> None:
+        """Resume where a stopped run left off: replay the logged steps up to the checkpoint (its trainer state's
+        log_history, the rows on_log saw), so streaks, warnings and a stop verdict survive a resume (a run 15 bad
+        steps into a 20-step limit stops after 5 more, not 20). health.jsonl keeps the messages up to the
+        checkpoint; later ones are dropped because the resumed run redoes those steps and logs them again."""
+        for row in log_history:
+            if row.get("step", 0) <= upto_step:
+                self.observe(int(row["step"]), row, record=False)
+        if self.log_path.exists():
+            kept = [ln for ln in self.log_path.read_text().splitlines()
+                    if ln.strip() and _step_of(ln) <= upto_step]
+            self.log_path.write_text("".join(ln + "\n" for ln in kept))
+
+    def observe(self, step: int, logs: dict[str, Any], record: bool = True) -> list[str]:
+        """Update the streaks with one logged step; returns new messages (also appended to health.jsonl unless
+        `record` is off, as when replaying steps already recorded)."""
         messages = []
         for name, (key, bad, advice) in CHECKS.items():
             if key not in logs:
@@ -57,7 +71,7 @@ class HealthMonitor(TrainerCallback):
                 verdict = "stopping" if self.cfg.action == "stop" else "continuing (grpo.health.action=warn)"
                 self.stopped = f"{name} for {n} consecutive logged steps: {advice}"
                 messages.append(f"step {step}: {verdict}: {self.stopped}")
-        if messages:
+        if messages and record:
             with open(self.log_path, "a") as f:
                 for m in messages:
                     f.write(json.dumps({"step": step, "message": m}) + "\n")
@@ -67,3 +81,11 @@ class HealthMonitor(TrainerCallback):
         if self.stopped and self.cfg.action == "stop":
             raise KitError(f"GRPO stopped by the health check: {self.stopped} (set grpo.health.action=warn to "
                            "train on regardless)")
+
+
+def _step_of(line: str) -> int:
+    """The step of one health.jsonl row; an unreadable row (cut by a kill mid-write) counts as after any step."""
+    try:
+        return int(json.loads(line)["step"])
+    except (ValueError, KeyError, TypeError):
+        return 1 << 62
