@@ -128,8 +128,8 @@ class VLLMSpec:
 
     vLLM sizes its LoRA slots once, at start: an adapter of higher rank than `max_lora_rank` is refused later
     (unsloth_zoo/vllm_utils.py:5572-5590). unsloth's defaults differ by entry point (FastLanguageModel 64,
-    unsloth/models/loader.py:1266; FastLlamaModel 16, llama.py:3507), so the kit always passes it.
-    """
+    unsloth/models/loader.py:1266; FastLlamaModel 16, llama.py:3507), so the kit always passes it; unsloth rounds
+    it up to a rank vLLM supports (unsloth_zoo/vllm_utils.py:2765-2770, 4516-4519)."""
 
     max_lora_rank: int
     gpu_memory_utilization: float

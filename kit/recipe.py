@@ -147,8 +147,9 @@ class GRPOCfg:
     num_iterations: int = knob(1, lo=1, help="optimisation passes over each rollout batch (TRL's num_iterations, mu)")
     generation_chunk: Optional[int] = knob(
         None, lo=1, help="completions per `generate` call in rollouts without vLLM (TRL makes one call for the whole "
-                         "rollout batch, kit/train/grpo.py splits it); None = one micro-batch (prompts_per_step x "
-                         "num_generations)")
+                         "rollout batch, kit/train/grpo.py splits it); None = one optimizer step's completions "
+                         "(prompts_per_step x num_generations x grad_accum), TRL's call size when steps_per_generation "
+                         "= grad_accum")
     continuous_batching: bool = knob(
         False, help="rollouts without vLLM through transformers' continuous batching (TRL's "
                     "use_transformers_continuous_batching, paged KV cache); hf backend only; not yet run on a GPU")

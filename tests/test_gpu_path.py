@@ -227,9 +227,10 @@ def test_chunk_generate_splits_rows_keeps_prompt_width_and_pads_with_pad_token()
     assert model.sizes == [3]
 
 
-def test_generation_chunk_defaults_to_one_micro_batch():
+def test_generation_chunk_defaults_to_one_optimizer_steps_completions():
     from kit.train.grpo import generation_chunk
 
+    assert generation_chunk(_recipe(grpo={"prompts_per_step": 2, "num_generations": 8, "grad_accum": 4})) == 64
     assert generation_chunk(_recipe(grpo={"prompts_per_step": 2, "num_generations": 8})) == 16
     assert generation_chunk(_recipe(grpo={"generation_chunk": 64})) == 64
 
@@ -275,7 +276,7 @@ def test_grpo_vllm_path_loads_unsloth_fast_inference_with_the_recipes_rank(gpu_f
     assert gpu_fakes.PEFT[-1]["r"] == 32
     assert model.vllm_engine.llm_engine.vllm_config.lora_config.max_lora_rank == 32  # reachable through PEFT
     cfg = grpo_config(recipe, GPU, tmp_path, 10, [1.0])
-    assert cfg.use_vllm is True and cfg.vllm_mode == "colocate"
+    assert (cfg.use_vllm, cfg.vllm_mode, cfg.vllm_gpu_memory_utilization) == (True, "colocate", 0.45)
 
 
 def test_eval_model_starts_the_engine_for_the_largest_adapter_rank(gpu_fakes, monkeypatch, tmp_path):

@@ -25,8 +25,10 @@ from kit.train.rewards import build_rewards
 def _vllm_unsloth(recipe) -> dict[str, Any]:
     """unsloth's fast_inference engine, shared with training. unsloth's compiled trainer sets use_vllm=True and
     vllm_mode='colocate' itself when the model has a vllm_engine (unsloth/models/rl.py:4158-4178) and reuses
-    model.vllm_engine instead of building TRL's LLM (rl.py:4221-4222, 4821); the kit states both explicitly."""
-    return dict(use_vllm=True, vllm_mode="colocate", vllm_enable_sleep_mode=False)
+    model.vllm_engine instead of building TRL's LLM (rl.py:4221-4222, 4821); the kit states both explicitly, and
+    the memory share the engine was started with (kit/models.py vllm_spec)."""
+    return dict(use_vllm=True, vllm_mode="colocate", vllm_enable_sleep_mode=False,
+                vllm_gpu_memory_utilization=recipe.model.gpu_memory_utilization)
 
 
 def _vllm_trl(recipe) -> dict[str, Any]:
@@ -93,9 +95,11 @@ def generation_mode(recipe, hw, check_installed: bool = True) -> str:
 
 
 def generation_chunk(recipe) -> int:
-    """Completions per `generate` call without vLLM: the recipe's, else one micro-batch."""
+    """Completions per `generate` call without vLLM: the recipe's, else one optimizer step's worth (what TRL
+    generates at once with steps_per_generation = grad_accum), so reusing rollouts over more steps costs no
+    more generation memory than before."""
     g = recipe.grpo
-    return g.generation_chunk or g.prompts_per_step * g.num_generations
+    return g.generation_chunk or g.prompts_per_step * g.num_generations * g.grad_accum
 
 
 def clip_can_act(grad_accum: int, steps_per_generation: int, num_iterations: int) -> bool:
