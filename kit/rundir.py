@@ -88,9 +88,22 @@ def _holder() -> dict[str, Any]:
 def _describe(info: str, lock_path: Path) -> str:
     try:
         h = json.loads(info)
-        return (f"pid {h['pid']} on host {h['host']} since {h['since_utc']} (command: {h['command']})")
+        who = f"pid {h['pid']} on host {h['host']} since {h['since_utc']} (command: {h['command']})"
     except (ValueError, KeyError, TypeError):
         return f"another process (its details in {lock_path} are unreadable)"
+    if h["host"] == socket.gethostname() and not _alive(h["pid"]):
+        who += f"; that process has ended but one it started still holds {lock_path}: end it"
+    return who
+
+
+def _alive(pid: Any) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (OSError, ValueError, TypeError):
+        return True  # exists but not ours, or unknowable: say nothing
+    return True
 
 
 @contextlib.contextmanager

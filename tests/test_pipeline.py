@@ -47,6 +47,8 @@ def test_smoke_run_writes_report(smoke_run):
     scores = json.loads((run_dir / "eval" / "scores.json").read_text())
     assert set(scores) == {"base", *ARMS}
     assert (run_dir / "recipe.resolved.yaml").exists()
+    assert json.loads((run_dir / ".kit-run.json").read_text())["made_by"] == "kit"  # --fresh may clean it
+    assert json.loads((run_dir / ".kit-lock").read_text())["command"]  # who ran it last (the lock's holder)
 
 
 def test_rerun_skips_every_stage(smoke_run):

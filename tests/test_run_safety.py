@@ -183,7 +183,8 @@ def test_a_second_run_in_the_same_folder_is_refused_naming_the_holder(tmp_path, 
         assert rc == 2
         line = one_line(err)
         assert f"pid {holder.pid}" in line and f"host {socket.gethostname()}" in line
-        assert "since 20" in line and "UTC" in line and "command:" in line and str(run_dir) in line
+        assert "since 20" in line and "UTC" in line and f"(command: -c {run_dir})" in line
+        assert "has ended" not in line
         assert (run_dir / "recipe.resolved.yaml").read_bytes() == before  # refused: nothing touched
         assert (run_dir / "manifests" / "report.json").exists() and stub_stages == []
     finally:
@@ -379,3 +380,34 @@ def test_a_full_disk_mid_run_is_one_line_and_the_rerun_continues(tmp_path, capsy
 
     with locked(tmp_path / "smoke"):
         pass
+
+
+HOLD_IN_CHILD = """
+import os, sys, time
+from pathlib import Path
+from kit.rundir import locked
+with locked(Path(sys.argv[1])):
+    if os.fork() == 0:  # a child (a data-loader worker, say) shares the lock and outlives its parent
+        time.sleep(120)
+        os._exit(0)
+    print("locked", flush=True)
+    os._exit(0)
+"""
+
+
+def test_a_lock_left_to_a_child_of_an_ended_run_says_so(tmp_path, capsys, stub_stages):
+    run_dir = done_run(tmp_path)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_IN_CHILD, str(run_dir)], cwd=ROOT,
+                              stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        holder.wait(timeout=30)
+        rc, _, err = kit_run(capsys, tmp_path)
+        assert rc == 2
+        line = one_line(err)
+        assert f"pid {holder.pid}" in line and "has ended but one it started still holds" in line
+    finally:
+        try:
+            os.killpg(holder.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
