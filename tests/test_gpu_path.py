@@ -446,3 +446,36 @@ def test_real_grpo_run_reuses_a_rollout_across_steps_in_chunked_generate_calls(t
     assert sizes == [3, 3, 2]  # one rollout of 1 prompt x 4 x 2 micro-batches = 8 completions, for both steps
     logged = [json.loads(x) for x in (out / "train_log.jsonl").read_text().splitlines()]
     assert [row["step"] for row in logged if "loss" in row] == [1, 2]
+
+
+def test_reference_engine_runs_compare_models_through_their_own_vllm_engine(gpu_fakes, monkeypatch, tokenizer):
+    """For the eval stage's compare loop: a vLLM engine per compare model (bf16 where it fits), the previous one
+    released through unsloth_zoo's delete_vllm."""
+    from types import ModuleType
+
+    import kit.models
+    from vllm import LLM
+
+    from kit.eval.engine_vllm import VLLMEngine, reference_engine, release
+
+    recipe = _recipe(model={"backend": "unsloth", "load_in_4bit": True}, eval={"engine": "auto"}, arms=[],
+                     compare={"rl": {"id": "ReasoningTransferability/UniReason-Qwen3-14B-RL"}})
+    seen = []
+
+    def loader(cfg, path, dtype, hw, train, vllm=None):
+        seen.append((path, cfg.load_in_4bit, dtype, vllm))
+        return _FakePeftModel(LLM(max_lora_rank=vllm.max_lora_rank))
+
+    monkeypatch.setitem(kit.models.BACKENDS, "unsloth", loader)
+    ctx = SimpleNamespace(recipe=recipe, hw=GPU, eval_engine="vllm")
+    engine, model = reference_engine(ctx, "rl", tokenizer, 4)
+    assert isinstance(engine, VLLMEngine) and engine.llm is model.vllm_engine
+    assert seen[0][:3] == ("ReasoningTransferability/UniReason-Qwen3-14B-RL", False, "bfloat16")
+    deleted = []
+    zoo = ModuleType("unsloth_zoo.vllm_utils")
+    zoo.delete_vllm = deleted.append
+    monkeypatch.setitem(sys.modules, "unsloth_zoo", ModuleType("unsloth_zoo"))
+    monkeypatch.setitem(sys.modules, "unsloth_zoo.vllm_utils", zoo)
+    release(engine)
+    release(SimpleNamespace())  # an HF engine: nothing to free
+    assert deleted == [model.vllm_engine]

@@ -126,3 +126,28 @@ def choose_eval_engine(recipe, hw) -> str:
     if not installed:
         raise KitError("eval.engine=vllm but vllm is not installed; install vllm or use eval.engine=hf")
     return "vllm"
+
+
+def reference_engine(ctx, name: str, tokenizer, batch_size: int):
+    """(engine, model) for the compare model `name`: with the vLLM eval engine, its own unsloth vLLM engine, in bf16
+    where the weights fit (kit/models.py reference_in_bf16), else the HF engine on the recipe's load. Release the
+    base's engine first (`release`): two engines at the recipe's memory share do not fit one card."""
+    from kit.eval.engine import make_engine
+    from kit.models import load_reference, vllm_spec
+
+    kind = ctx.eval_engine
+    model = load_reference(ctx.recipe, ctx.recipe.compare[name], ctx.hw,
+                           vllm=vllm_spec(ctx.recipe) if kind == "vllm" else None)
+    return make_engine(kind, model, tokenizer, batch_size), model
+
+
+def release(engine) -> None:
+    """Free a vLLM engine's GPU memory before another model loads: `del` does not (the engine holds its share
+    until the process ends). unsloth_zoo's delete_vllm (unsloth_zoo/vllm_utils.py:7314-7346) tears it down; the
+    HF model sharing its weights is unusable afterwards. An HF engine needs nothing."""
+    llm = getattr(engine, "llm", None)
+    if llm is None:
+        return
+    from unsloth_zoo.vllm_utils import delete_vllm
+
+    delete_vllm(llm)
