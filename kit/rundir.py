@@ -67,14 +67,15 @@ def claim(run_dir: Path) -> None:
     if run_dir.exists() and not run_dir.is_dir():
         raise KitError(f"run folder '{run_dir}' is a file; choose another run_name or output_dir")
     if run_dir.is_dir():
-        entries = sorted(p.name for p in run_dir.iterdir())
+        # the marker's temp file and the lock: another run claiming this new folder at the same moment
+        entries = sorted(p.name for p in run_dir.iterdir() if not p.name.startswith((MARKER, LOCK)))
         foreign = [e for e in entries if e not in KIT_NAMES]
-        if foreign or (entries and not (run_dir / MANIFESTS).is_dir()):
+        if (foreign or (entries and not (run_dir / MANIFESTS).is_dir())) and not marker.is_file():
             shown = ", ".join((foreign or entries)[:5])
             raise KitError(f"run folder '{run_dir}' already exists and was not made by the kit (it holds {shown}); "
                            f"choose another run_name=<name> or output_dir=<dir>, or move that folder away")
     run_dir.mkdir(parents=True, exist_ok=True)
-    tmp = run_dir / (MARKER + ".tmp")
+    tmp = run_dir / f"{MARKER}.{os.getpid()}.tmp"  # two runs may claim a new folder at once
     tmp.write_text(json.dumps({"made_by": "kit", "at": time.time(), "note": "the kit's run folder: --fresh "
                                                                            "removes only the files the kit writes"}))
     os.replace(tmp, marker)

@@ -411,3 +411,28 @@ def test_a_lock_left_to_a_child_of_an_ended_run_says_so(tmp_path, capsys, stub_s
             os.killpg(holder.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def test_two_runs_claiming_a_new_folder_at_once_both_get_it(tmp_path):
+    from kit.rundir import claim
+
+    run_dir = tmp_path / "smoke"
+    run_dir.mkdir()
+    (run_dir / f"{MARKER}.999.tmp").write_text("{}")  # the other run, between its temp file and its rename
+    (run_dir / LOCK).write_text("")
+    claim(run_dir)
+    assert (run_dir / MARKER).is_file()
+
+
+def test_an_interrupted_fresh_redoes_rather_than_trusts(tmp_path, capsys, stub_stages, monkeypatch):
+    import kit.rundir
+
+    run_dir = done_run(tmp_path)
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(kit.rundir, "remove_kit_paths", interrupted)
+    rc, _, _ = kit_run(capsys, tmp_path, "--fresh", "--stages", "eval")
+    assert rc == 130
+    assert not any((run_dir / "manifests" / f"{n}.json").exists() for n in ("eval", "probe", "report"))
