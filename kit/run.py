@@ -296,9 +296,9 @@ def _forget(run_dir: Path, stages: dict[str, Any], forgotten: set[str], ledger, 
     rels = [rel for name in forgotten for rel in stages[name].outputs]
     if whole:
         rels += [f"arms/{a}" for a in ARMS] + [RESOLVED]
-    remove_kit_paths(run_dir, rels)
-    for name in names:
+    for name in names:  # manifests first: a run interrupted here redoes the stages rather than trusting them
         ledger.forget(name)
+    remove_kit_paths(run_dir, rels)
 
 
 if __name__ == "__main__":
