@@ -106,7 +106,7 @@ def clip_can_act(grad_accum: int, steps_per_generation: int, num_iterations: int
     """Whether the PPO ratio can differ from 1. TRL keeps old log-probs only when generation and optimizer steps
     are misaligned, `grad_accum % (steps_per_generation * num_iterations) != 0` (grpo_trainer.py:2568-2583); else
     every micro-batch is scored by the policy that generated it, the ratio is exactly 1 and epsilon /
-    epsilon_high clip nothing."""
+    epsilon_high clip nothing. unsloth's trainer uses the same test (unsloth/models/rl_replacements.py:1703-1712)."""
     return grad_accum % (steps_per_generation * num_iterations) != 0
 
 
