@@ -99,7 +99,7 @@ def check_gpu_settings(recipe, hw: Hardware) -> None:
     anything is loaded (not hours later at train_grpo)."""
     if hw.cuda:
         if "grpo" in recipe.arms:
-            from kit.train.grpo import generation_mode  # lazy: imports transformers
+            from kit.train.rollouts import generation_mode  # imports no transformers: unsloth is not yet loaded
 
             generation_mode(recipe, hw, check_installed=False)  # whether vllm is installed: the plan's refusal
         return

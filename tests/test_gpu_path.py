@@ -479,3 +479,15 @@ def test_reference_engine_runs_compare_models_through_their_own_vllm_engine(gpu_
     release(engine)
     release(SimpleNamespace())  # an HF engine: nothing to free
     assert deleted == [model.vllm_engine]
+
+
+def test_run_start_check_imports_nothing_unsloth_must_patch_first():
+    """check_gpu_settings runs before `import unsloth` in kit.run; transformers, peft or trl imported earlier
+    would miss unsloth's patches."""
+    import subprocess
+
+    code = ("import sys; from kit import recipe as R; from kit.hardware import Hardware, check_gpu_settings; "
+            "r = R.load('recipes/qwen3-4b.yaml'); check_gpu_settings(r, Hardware(True, 'x', (9, 0), 80.0, True)); "
+            "print(sorted(m for m in ('transformers', 'peft', 'trl', 'torch') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr

@@ -1,0 +1,160 @@
+"""GRPO rollouts: which generation path a recipe takes on a machine, how TRL will batch it, and whether its
+clip range can act. Light on purpose (no transformers/trl import): kit.hardware runs these checks at run start,
+before unsloth is imported (it must patch transformers first).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any, Callable
+
+from kit.errors import KitError
+from kit.hardware import choose_backend
+
+# -- rollouts: how completions are generated ----------------------------------------------------------------
+# One registry entry per generation path; `generation_mode` picks one from the recipe and the machine.
+
+
+def _vllm_unsloth(recipe) -> dict[str, Any]:
+    """unsloth's fast_inference engine, shared with training. unsloth's compiled trainer sets use_vllm=True and
+    vllm_mode='colocate' itself when the model has a vllm_engine (unsloth/models/rl.py:4158-4178) and reuses
+    model.vllm_engine instead of building TRL's LLM (rl.py:4221-4222, 4821); the kit states both explicitly, and
+    the memory share the engine was started with (kit/models.py vllm_spec)."""
+    return dict(use_vllm=True, vllm_mode="colocate", vllm_enable_sleep_mode=False,
+                vllm_gpu_memory_utilization=recipe.model.gpu_memory_utilization)
+
+
+def _vllm_trl(recipe) -> dict[str, Any]:
+    """TRL's colocated vLLM (trl/generation/vllm_generation.py:347-364), synced with merged weights every step."""
+    return dict(use_vllm=True, vllm_mode="colocate", vllm_enable_sleep_mode=False,
+                vllm_gpu_memory_utilization=recipe.model.gpu_memory_utilization,
+                vllm_max_model_length=recipe.data.max_prompt_tokens + recipe.grpo.max_completion_length,
+                vllm_tensor_parallel_size=1)
+
+
+def _continuous(recipe) -> dict[str, Any]:
+    """transformers' continuous batching (trl grpo_trainer.py:771-786, 1742-1760): a paged KV cache within a memory
+    budget, so a large rollout batch never needs one cache for every sequence at once."""
+    return dict(use_vllm=False, use_transformers_continuous_batching=True,
+                transformers_continuous_batching_config={"max_memory_percent": 0.5})
+
+
+def _generate(recipe) -> dict[str, Any]:
+    """Plain `generate`, split into `generation_chunk`-sized calls by `chunk_generate`. TRL passes its own
+    GenerationConfig with disable_compile=True (grpo_trainer.py:1131), so a static cache would only preallocate the
+    whole length without the compiled decode that makes it fast: the dynamic cache stays (explicit None)."""
+    return dict(use_vllm=False, use_transformers_continuous_batching=False, cache_implementation=None)
+
+
+GENERATION: dict[str, Callable[[Any], dict[str, Any]]] = {
+    "vllm_unsloth": _vllm_unsloth, "vllm_trl": _vllm_trl, "continuous": _continuous, "generate": _generate,
+}
+
+
+def _backend(recipe, hw, check_installed: bool) -> str:
+    """The training backend; when planning for another machine, 'auto' on a GPU counts as unsloth (as there)."""
+    if not hw.cuda:
+        return "hf"
+    if recipe.model.backend == "auto" and not check_installed:
+        return "unsloth"
+    return choose_backend(recipe.model.backend, hw)
+
+
+def generation_mode(recipe, hw, check_installed: bool = True) -> str:
+    """The rollout path for this recipe on this machine, or a KitError naming the key. `check_installed=False`
+    plans for a machine other than this one (the planner's --gpu presets)."""
+    g = recipe.grpo
+    backend = _backend(recipe, hw, check_installed)
+    if g.use_vllm:
+        if not hw.cuda:
+            raise KitError("grpo.use_vllm=true needs a CUDA GPU (vLLM); set grpo.use_vllm=false on CPU")
+        if g.continuous_batching:
+            raise KitError("grpo.continuous_batching is for rollouts without vLLM; set one of grpo.use_vllm and "
+                           "grpo.continuous_batching to false")
+        if check_installed and importlib.util.find_spec("vllm") is None:
+            raise KitError("grpo.use_vllm=true but vllm is not installed; install vllm or set grpo.use_vllm=false")
+        if backend == "hf" and recipe.model.load_in_4bit:
+            raise KitError("grpo.use_vllm=true with model.backend=hf and model.load_in_4bit=true: TRL's vLLM would "
+                           "get the LoRA merged into the NF4 base every step (lossy requantization, "
+                           "trl/generation/vllm_generation.py:448); use model.backend=unsloth (auto on a GPU) or "
+                           "model.load_in_4bit=false")
+        return "vllm_unsloth" if backend == "unsloth" else "vllm_trl"
+    if g.continuous_batching:
+        if backend == "unsloth":
+            raise KitError("grpo.continuous_batching has not been run through unsloth's patched model; set "
+                           "model.backend=hf or grpo.continuous_batching=false")
+        return "continuous"
+    return "generate"
+
+
+def generation_chunk(recipe) -> int:
+    """Completions per `generate` call without vLLM: the recipe's, else one optimizer step's worth (what TRL
+    generates at once with steps_per_generation = grad_accum), so reusing rollouts over more steps costs no
+    more generation memory than before."""
+    g = recipe.grpo
+    return g.generation_chunk or g.prompts_per_step * g.num_generations * g.grad_accum
+
+
+def clip_can_act(grad_accum: int, steps_per_generation: int, num_iterations: int) -> bool:
+    """Whether the PPO ratio can differ from 1. TRL keeps old log-probs only when generation and optimizer steps
+    are misaligned, `grad_accum % (steps_per_generation * num_iterations) != 0` (grpo_trainer.py:2568-2583); else
+    every micro-batch is scored by the policy that generated it, the ratio is exactly 1 and epsilon /
+    epsilon_high clip nothing. unsloth's trainer uses the same test (unsloth/models/rl_replacements.py:1703-1712)."""
+    return grad_accum % (steps_per_generation * num_iterations) != 0
+
+
+def clip_note(recipe) -> str | None:
+    """Why grpo.epsilon / epsilon_high cannot act for this recipe, or None when they can."""
+    g = recipe.grpo
+    spg = g.steps_per_generation or g.grad_accum
+    if clip_can_act(g.grad_accum, spg, g.num_iterations):
+        return None
+    return (f"grpo.epsilon/epsilon_high cannot act: each rollout batch ({spg} micro-batches x {g.num_iterations} "
+            f"pass) fits in one optimizer step of grad_accum={g.grad_accum}, so the policy ratio is always 1; set "
+            "grpo.steps_per_generation to a multiple of grpo.grad_accum (the paper: 16 updates per 512-prompt "
+            "rollout) or grpo.num_iterations > 1")
+
+
+def check_dapo(recipe) -> None:
+    g = recipe.grpo
+    if g.dynamic_sampling:  # also refused at load (choices); kept for recipes built in code
+        raise KitError("grpo.dynamic_sampling=true: TRL 1.15's GRPOTrainer has no hook to drop zero-variance groups "
+                       "and regenerate (DAPO's filter_groups); set it to false")
+    if g.overlong_buffer >= g.max_completion_length:
+        raise KitError(f"grpo.overlong_buffer ({g.overlong_buffer}) must be below grpo.max_completion_length "
+                       f"({g.max_completion_length}); the paper's script: 4096 of 20480")
+
+
+def chunk_generate(model, chunk: int) -> None:
+    """Make `model.generate` run a large batch as consecutive calls of at most `chunk` rows.
+
+    TRL generates a whole rollout batch (per_device_train_batch_size x steps_per_generation sequences) in one
+    `unwrapped_model.generate(**inputs, generation_config=...)` call (grpo_trainer.py:1802-1815), so its KV cache
+    grows with the rollout batch. Chunks keep the left-padded prompt width, so TRL's `[:, prompt_length:]` slice
+    still holds; shorter chunks are right-padded with the pad token, which only follows an EOS (a row without
+    EOS ran to max_new_tokens, the longest any chunk can be) and is masked by TRL after the first EOS.
+    """
+    import torch
+
+    inner = getattr(model.generate, "__kit_inner__", model.generate)
+
+    def generate(*args, **kwargs):
+        ids = kwargs.get("input_ids")
+        if args or ids is None or ids.shape[0] <= chunk:
+            return inner(*args, **kwargs)
+        n = ids.shape[0]
+        outs = []
+        for s in range(0, n, chunk):
+            part = {k: v[s:s + chunk] if torch.is_tensor(v) and v.dim() > 0 and v.shape[0] == n else v
+                    for k, v in kwargs.items()}
+            outs.append(inner(**part))
+        cfg = kwargs.get("generation_config") or getattr(model, "generation_config", None)
+        pad = getattr(cfg, "pad_token_id", None)
+        if pad is None:
+            raise ValueError("chunked generation needs a pad_token_id in the generation config")
+        width = max(o.shape[1] for o in outs)
+        return torch.cat([torch.nn.functional.pad(o, (0, width - o.shape[1]), value=pad) for o in outs])
+
+    generate.__kit_inner__ = inner  # type: ignore[attr-defined]
+    generate.__kit_chunk__ = chunk  # type: ignore[attr-defined]
+    model.generate = generate
