@@ -64,8 +64,10 @@ def test_math500_fixture_prompt_and_scores():
     decimal = "<think>0.75-0.25</think>\n\\boxed{0.50}"
     assert _score(bench, first, decimal) == {"paper": 0.0, "fixed": 1.0}
     assert _score(bench, first, "<think>hmm</think> \\boxed{\\frac{1}{3}}") == {"paper": 0.0, "fixed": 0.0}
-    # thinking never closed -> no answer
-    assert _score(bench, first, "3/4 - 1/4 is \\boxed{\\frac{1}{2}} but let me") == {"paper": 0.0, "fixed": 0.0}
+    # thinking never closed -> no answer for `fixed`; `paper` reads the whole output, as EvalChemy did
+    # (last_boxed_only_string on the raw generation), so the box inside the reasoning counts there
+    assert _score(bench, first, "3/4 - 1/4 is \\boxed{\\frac{1}{2}} but let me") == {"paper": 1.0, "fixed": 0.0}
+    assert _score(bench, first, "3/4 - 1/4 is \\frac{1}{2} but let me") == {"paper": 0.0, "fixed": 0.0}
     # percent gold "25\%"
     pct = next(it for it in items if it.doc["answer"] == "25\\%")
     assert _score(bench, pct, "</think>\\boxed{25\\%}") == {"paper": 1.0, "fixed": 1.0}
@@ -133,3 +135,18 @@ def test_select_items_is_seeded(name):
     # every seed gives some 2-subset; across seeds more than one subset shows up
     subsets = {tuple(sorted(i.id for i in select_items(items, 2, seed=s))) for s in range(20)}
     assert len(subsets) > 1
+
+
+@pytest.mark.parametrize("name", MATH)
+def test_unfinished_unboxed_output_scores_zero_through_the_stage_entry(name):
+    # #10 item 7: thinking off, cut by the length cap, no box: math-verify's fallback used to find the
+    # gold number in the stray text; the paper's harness finds no box
+    bench, items = _items(name)
+    item = items[0]
+    gold = item.doc["answer"].strip("$")
+    out = f"Let me think. One candidate is {gold}, but I should verify this by"
+    split = split_thinking(out, enable_thinking=False)
+    assert bench.score_sample(item, split.answer, out, "", finished=False) == {"paper": 0.0, "fixed": 0.0}
+    boxed = f"So the answer is $\\boxed{{{gold}}}$. Let me double-check"
+    split = split_thinking(boxed, enable_thinking=False)
+    assert bench.score_sample(item, split.answer, boxed, "", finished=False) == {"paper": 1.0, "fixed": 1.0}

@@ -339,3 +339,25 @@ def test_fixture_loads_through_load_rows(name):
     assert 3 <= len(items) <= 7
     assert len({it.id for it in items}) == len(items)
     json.dumps([it.doc for it in items])  # docs are saved with the results
+
+
+def test_unfinished_outputs_get_no_credit_from_stray_letters():
+    # #10 item 7: thinking off, cut by the length cap. The strict columns used to fall back on the last
+    # standalone capital ("... option C" mid-sentence); the paper-rule columns keep the paper's behaviour
+    gpqa, items = _items("gpqa_diamond")
+    it = items[0]  # fixed order: correct = C; paper order: correct = D
+    cut = "Comparing the options, C looks plausible but I need to check whether"
+    assert gpqa.score_sample(it, cut, cut, "fixed", finished=False) == {"fixed": 0.0, "fixed_paper_rule": 1.0}
+    assert gpqa.score_sample(it, cut, cut, "fixed", finished=True)["fixed"] == 1.0
+    boxed = "So the answer is \\boxed{C}. To double-check, consider"
+    assert gpqa.score_sample(it, boxed, boxed, "fixed", finished=False)["fixed"] == 1.0
+    cut_d = "Option D seems to fit, although"
+    assert gpqa.score_sample(it, cut_d, cut_d, "paper", finished=False) == {"paper": 1.0, "paper_strict": 0.0}
+
+    acp, items = _items("acpbench")
+    it = items[3]  # gold B
+    cut = "Looking at option B first, the block b2 is"
+    assert acp.score_sample(it, cut, cut, "", finished=False)["fixed"] == 0.0
+    assert acp.score_sample(it, cut, cut, "", finished=True)["fixed"] == 1.0
+    done = "**Final Answer**: B. Checking the other"
+    assert acp.score_sample(it, done, done, "", finished=False)["fixed"] == 1.0

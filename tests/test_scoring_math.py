@@ -139,3 +139,82 @@ def test_math_verify_works_off_the_main_thread():
     t.start()
     t.join(timeout=60)
     assert result == {"ok": True}
+
+
+# -- #10 items 7, 8, 11 --------------------------------------------------------------------------------------
+def test_truncated_unboxed_answer_scores_zero_in_both_columns():
+    # thinking off, generation cut by the length cap before any box: math-verify's fallback used to read
+    # the stray "15"; the paper's harness finds no box (0), and now `fixed` agrees
+    cut = "We need 3 * 5. That is 15, and then we check whether"
+    assert score_math(cut, "15", output=cut, finished=False) == {"paper": 0.0, "fixed": 0.0}
+    # the same text, finished: the fallback is a fair reading of a completed answer
+    assert score_math(cut, "15", output=cut, finished=True)["fixed"] == 1.0
+    # unfinished but with an explicit, complete box: credited in both columns
+    boxed = "So \\boxed{15}. Let me double-check by another"
+    assert score_math(boxed, "15", output=boxed, finished=False) == {"paper": 1.0, "fixed": 1.0}
+    # unfinished while writing the box: nothing complete to read
+    assert score_math("So \\boxed{1", "15", output="So \\boxed{1", finished=False) == {"paper": 0.0, "fixed": 0.0}
+
+
+def test_paper_column_reads_the_whole_output_like_the_harness():
+    # EvalChemy / the olympiad task call last_boxed_only_string on the raw generation: a box inside
+    # unfinished reasoning counts for `paper` (never for `fixed`, which reads the closed answer only)
+    out = "2+3 = 5, so \\boxed{5} ... wait, let me double check"
+    split = split_thinking(out, enable_thinking=True)
+    assert split.answer == ""
+    assert score_math(split.answer, "5", output=out, finished=False) == {"paper": 1.0, "fixed": 0.0}
+    # the last box of the whole output wins, wherever it is
+    out = "<think>maybe \\boxed{4}</think>\n\nThe answer is 5."
+    split = split_thinking(out, enable_thinking=False)
+    assert score_math(split.answer, "4", output=out) == {"paper": 1.0, "fixed": 0.0}
+    assert score_math(split.answer, "5", output=out) == {"paper": 0.0, "fixed": 1.0}
+    out = "<think>first \\boxed{4}</think>\n\n\\boxed{5}"
+    assert score_math(split_thinking(out, False).answer, "5", output=out) == {"paper": 1.0, "fixed": 1.0}
+    # OlympiadBench: \fbox in the reasoning is read too
+    out = "<think>\\fbox{7}</think> done"
+    assert score_math(split_thinking(out, False).answer, "7", olympiad=True, output=out)["paper"] == 1.0
+
+
+def test_gold_with_escaped_dollar_is_its_own_prediction():
+    for gold in ("\\$18.90", "\\$32,\\!348", "\\$1.17"):
+        assert score_math("\\boxed{" + gold + "}", gold) == {"paper": 1.0, "fixed": 1.0}, gold
+
+
+SLOW = ("\\boxed{9^{9^{9}}}", "\\boxed{3^{2 \\cdot 9^{9}}}")  # math-verify's comparison runs for ages
+
+
+def test_scoring_from_a_worker_thread_finishes_and_is_quiet(capfd):
+    # off the main thread math-verify's timeouts (signal.alarm) cannot work: the old code switched them
+    # off, so this comparison hung, and math-verify logged to stderr
+    result: dict[str, bool] = {}
+
+    def work():
+        result["slow"] = verify_correct(SLOW[1], SLOW[0])
+        result["ok"] = verify_correct("\\boxed{\\frac{2}{4}}", "0.5")
+
+    t = threading.Thread(target=work, daemon=True)
+    t.start()
+    t.join(timeout=120)
+    assert not t.is_alive(), "math-verify hung in a worker thread"
+    assert result == {"slow": False, "ok": True}
+    out, err = capfd.readouterr()
+    assert err == "" and out == ""
+
+
+def test_scoring_in_the_main_thread_is_quiet_on_timeouts(capfd):
+    assert verify_correct(SLOW[1], SLOW[0]) is False
+    out, err = capfd.readouterr()
+    assert err == "" and out == ""
+
+
+def test_verify_process_deadline_kills_and_recovers():
+    from kit.eval.scoring.math import VerifyProcess
+
+    helper = VerifyProcess(deadline_s=0.2)  # less than the child's start-up: the deadline must fire
+    try:
+        assert helper.verify("\\boxed{1}", "1") is False
+        assert helper._proc is None  # killed
+        helper.deadline_s = 120
+        assert helper.verify("\\boxed{1}", "1") is True  # a fresh child answers
+    finally:
+        helper.close()

@@ -276,14 +276,19 @@ class ACPBench(Benchmark):
         shots = [question_text(c, q) + " " + a for c, q, a in SHOTS[item.doc["task"]]]
         return "\n\n".join(shots + [question_text(item.doc["context"], item.doc["question"])])
 
-    def score(self, item: Item, answer: str, output: str, variant: str = "") -> dict[str, float]:
+    uses_finished = True
+
+    def score(self, item: Item, answer: str, output: str, variant: str = "",
+              finished: bool = True) -> dict[str, float]:
+        """An unfinished generation earns `fixed` only through an explicit answer marker (no lone-letter
+        fallback); `paper` keeps the paper's filter either way."""
         task = {"_task": float(TASKS.index(item.doc["task"]))}
         if not answer or not answer.strip():
             return {"paper": 0.0, "fixed": 0.0, **task}
         gold = item.doc["answer"]
         return {
             "paper": float(acp_paper_match(acp_paper_letter(answer), gold)),
-            "fixed": float(strict_letter(answer) == gold),
+            "fixed": float(strict_letter(answer, fallback=finished) == gold),
             **task,
         }
 

@@ -83,6 +83,8 @@ class Benchmark:
     # per-question shuffle). Scores of all variants of an item are merged into one dict, so each variant
     # must return its own column names.
     variants: ClassVar[tuple[str, ...]] = ("",)
+    # Whether `score` takes `finished=` (see `score_sample`).
+    uses_finished: ClassVar[bool] = False
 
     # -- data -------------------------------------------------------------------------------------------
     def load(self, use_fixtures: bool) -> list[dict[str, Any]]:
@@ -104,6 +106,16 @@ class Benchmark:
         `output` is the raw generation (the paper's code reads it directly, e.g. its first line).
         Must return at least the `paper` key; `fixed` where the kit corrects the paper's scorer."""
         raise NotImplementedError
+
+    def score_sample(self, item: Item, answer: str, output: str, variant: str = "",
+                     finished: bool = True) -> dict[str, float]:
+        """What the eval stage calls. `finished` is False when the generation hit the length cap
+        (`Generation.finished`). Benchmarks whose kit columns have a fallback that would credit stray text
+        in an unfinished output (math-verify's first-number fallback, a last-capital-letter fallback) set
+        `uses_finished` and take `finished` as a keyword of `score`; the others score as if finished."""
+        if self.uses_finished:
+            return self.score(item, answer, output, variant, finished=finished)  # type: ignore[call-arg]
+        return self.score(item, answer, output, variant)
 
     # -- loglik -----------------------------------------------------------------------------------------
     def requests(self, item: Item) -> list[tuple[str, str]]:

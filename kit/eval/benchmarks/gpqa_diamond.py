@@ -16,6 +16,10 @@ option D. Two prompt variants are therefore generated for every item:
   first, else the last standalone capital letter) -> column `fixed` (primary); the paper's extraction on
   the same generations -> `fixed_paper_rule`.
 
+An unfinished generation (length cap hit) earns the strict columns (`fixed`, `paper_strict`) only through an
+explicit marker: the lone-letter fallback would read any stray capital of a cut-off answer. The paper-rule
+columns keep the paper's behaviour (any last standalone letter counts, finished or not).
+
 Extraction reads the text after the last `</think>` (the paper's code read the whole output; with a closed
 think block the difference is only when the final part holds no letter at all). Empty answer -> 0.
 
@@ -124,14 +128,17 @@ class GPQADiamond(Benchmark):
         options = ", ".join(f"{letter}) {text}" for letter, text in zip(LETTERS, order))
         return f"{GPQA_INSTRUCTION}\nProblem: {item.doc['question']}\nOptions: {options}\nAnswer:"
 
-    def score(self, item: Item, answer: str, output: str, variant: str = "fixed") -> dict[str, float]:
+    uses_finished = True
+
+    def score(self, item: Item, answer: str, output: str, variant: str = "fixed",
+              finished: bool = True) -> dict[str, float]:
         v = self._variant(variant or "fixed")
         gold = item.doc[f"answer_{v}"]
         if not answer or not answer.strip():
             paper_rule = strict_rule = 0.0
         else:
             paper_rule = float(gpqa_paper_letter(answer) == gold)
-            strict_rule = float(strict_letter(answer) == gold)
+            strict_rule = float(strict_letter(answer, fallback=finished) == gold)
         if v == "paper":
             return {"paper": paper_rule, "paper_strict": strict_rule}
         return {"fixed": strict_rule, "fixed_paper_rule": paper_rule}

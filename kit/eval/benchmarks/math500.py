@@ -6,8 +6,9 @@ Paper setup (EvalChemy, final code state @1dff9d8): zero-shot user message
 Decode as the paper states (A.3.5): T=0.6, top-p 0.95, 3 samples averaged. The released code sampled
 at T=0.7/top-p 0.8/top-k 20 with 1 sample; recipes may override.
 
-Columns: `paper` = hendrycks string match of the last boxed answer (what EvalChemy computed); `fixed` =
-math-verify (primary). The same class, with other data, serves AIME24 and AIME25.
+Columns: `paper` = hendrycks string match of the last boxed answer in the whole output, reasoning included
+(what EvalChemy computed); `fixed` = math-verify on the answer after `</think>` (primary); an unfinished
+generation earns `fixed` only with a complete box (`kit.eval.scoring.math`). The same class, with other data, serves AIME24 and AIME25.
 """
 
 from __future__ import annotations
@@ -51,8 +52,12 @@ class BoxedMathBenchmark(Benchmark):
     def prompt(self, item: Item, variant: str = "") -> str:
         return EVALCHEMY_MATH_PROMPT.format(problem=item.doc["problem"])
 
-    def score(self, item: Item, answer: str, output: str, variant: str = "") -> dict[str, float]:
-        return score_math(answer, item.doc["answer"])
+    uses_finished = True
+
+    def score(self, item: Item, answer: str, output: str, variant: str = "",
+              finished: bool = True) -> dict[str, float]:
+        """`paper` on the whole output (as EvalChemy), `fixed` on the answer; see `score_math`."""
+        return score_math(answer, item.doc["answer"], output=output, finished=finished)
 
 
 @register

@@ -8,9 +8,11 @@ Prompt (lm-eval fork, task `olympiad`), greedy, stop at "Problem:":
 `Solve the following math problem. Present the final answer in the format: Final Answer: \\boxed{your_answer}.`
 `\\nProblem: {question}\\nAnswer:`
 
-Columns: `paper` = the task's `exact_match`: last boxed answer (also `\\fbox{}`) vs `final_answer[0]` with
-the hendrycks normaliser plus leading-zero / trailing-".0" stripping. Gold answers wrapped in `$...$`
-(about 39% of them) can never match there, see `kit.eval.scoring.math`. `fixed` = math-verify (primary).
+Columns: `paper` = the task's `exact_match`: last boxed answer (also `\\fbox{}`) of the whole output,
+reasoning included, vs `final_answer[0]` with the hendrycks normaliser plus leading-zero / trailing-".0"
+stripping. Gold answers wrapped in `$...$` (about 39% of them) can never match there, see
+`kit.eval.scoring.math`. `fixed` = math-verify on the answer after `</think>` (primary); an unfinished
+generation earns `fixed` only with a complete box.
 """
 
 from __future__ import annotations
@@ -65,5 +67,9 @@ class OlympiadBench(Benchmark):
         # str.replace, not str.format: the template itself contains braces
         return OLYMPIAD_PROMPT.replace("{question}", item.doc["question"])
 
-    def score(self, item: Item, answer: str, output: str, variant: str = "") -> dict[str, float]:
-        return score_math(answer, item.doc["answer"], olympiad=True)
+    uses_finished = True
+
+    def score(self, item: Item, answer: str, output: str, variant: str = "",
+              finished: bool = True) -> dict[str, float]:
+        """`paper` on the whole output (as the fork's task), `fixed` on the answer; see `score_math`."""
+        return score_math(answer, item.doc["answer"], olympiad=True, output=output, finished=finished)

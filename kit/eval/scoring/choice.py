@@ -104,8 +104,10 @@ def _marker_patterns(letters: str) -> list[re.Pattern[str]]:
 _MARKERS: dict[str, list[re.Pattern[str]]] = {}
 
 
-def strict_letter(text: str, letters: str = "ABCD") -> str | None:
-    """The kit's letter extraction (see module docstring). Returns the letter or None."""
+def strict_letter(text: str, letters: str = "ABCD", fallback: bool = True) -> str | None:
+    """The kit's letter extraction (see module docstring). Returns the letter or None.
+    `fallback=False` accepts explicit answer markers only (no last-standalone-letter guess): used for
+    unfinished generations, whose stray letters are not answers."""
     if not text:
         return None
     pats = _MARKERS.setdefault(letters, _marker_patterns(letters))
@@ -116,6 +118,8 @@ def strict_letter(text: str, letters: str = "ABCD") -> str | None:
                 best = (m.start(), m.group(1).upper())
     if best is not None:
         return best[1]
+    if not fallback:
+        return None
     lone = None
     for m in re.finditer(rf"(?<![A-Za-z0-9])([{letters}])(?![A-Za-z0-9])", text):
         letter = m.group(1)

@@ -1,7 +1,7 @@
 """Math answer scoring: the paper's string match (`paper`) and math-verify (`fixed`).
 
 `paper` reproduces what the paper's harnesses computed (EvalChemy for MATH500/AIME, the lm-eval fork's
-`olympiad` task for OlympiadBench): take the content of the last `\\boxed{...}` in the answer and compare
+`olympiad` task for OlympiadBench): take the content of the last `\\boxed{...}` in the output and compare
 it with the gold answer after the hendrycks-MATH string normalisation. There is no symbolic equivalence:
 `0.5` equals `\\frac{1}{2}` only because the normaliser special-cases that one string, and `2/4` does not.
 This is an independent implementation written from the published description of that normaliser
@@ -14,15 +14,45 @@ Known weakness of `paper` on OlympiadBench: 266 of the 675 `final_answer` string
 (e.g. `$2^{1009}$`). The normaliser removes only escaped `\\$`, so those items can never match a plain
 boxed answer; `paper` caps OlympiadBench at about 61%. `fixed` parses the dollars as LaTeX delimiters.
 
-Both columns score 0 for an empty answer (thinking never closed: nothing to extract).
-math-verify times out with `signal.alarm`, which only works in the main thread; off the main thread the
-timeouts are switched off (the call still works, but a pathological expression could hang).
+What each column reads (`score_math`):
+- `paper` reads the *whole* generation (`output`), reasoning included, exactly as the paper's harnesses did
+  (EvalChemy's MATH500/AIME and the fork's `olympiad` task call `last_boxed_only_string` on the raw
+  generation; neither strips a think block nor knows whether generation hit the length cap). A box inside
+  unfinished reasoning therefore counts in `paper`, and an output without a complete box scores 0.
+- `fixed` reads the answer after the last `</think>` (empty when thinking never closed: 0). An *unfinished*
+  generation (cut by the length cap, `Generation.finished` False) is credited only for an explicit, complete
+  `\\boxed{...}`/`\\fbox{...}`: math-verify's fallback (the first parseable number or expression in the
+  text) would otherwise score stray text of a truncated answer ("... so x = 15 and then" for gold 15).
+  Finished answers keep the fallback ("The answer is 15." counts).
+
+Remaining differences between `paper` and the paper's code (nothing else differs):
+- `\\boxed\\frac12`-style unbraced boxes: EvalChemy's `remove_boxed` assertion fails (answer "") and the
+  OlympiadBench task's slices garbage ("rac{1"); here there is no answer. The verdict is 0 in all three;
+- the OlympiadBench task raised an AssertionError (aborting the run) when the last boxed string contained
+  `\\fbox{` (e.g. `\\boxed{\\fbox{5}}`); here the item is scored on the extracted `\\fbox{5}` (a miss);
+- the harness's extraction ran on lm-eval/vLLM output; the kit's engines drop special tokens the same way
+  (`<think>`/`</think>` are not special in Qwen3 and stay in the text).
+
+Thread safety and noise (math-verify 0.9.0): its timeouts are `signal.alarm` (math_verify/utils.py:50-67),
+which only works in the main thread; with a timeout set, `parse`/`verify` raise ValueError off the main
+thread (parser.py:708-712, grader.py:855-859), and with the timeout off they can hang. On every timeout it
+logs the whole input at WARNING (parser.py:729 "Timeout during parsing: {pred}", grader.py:879), and the
+first call without a timeout logs a warning too (parser.py:693-698, grader.py:819-824); with no logging
+configured Python prints WARNINGs to stderr. So: in the main thread math-verify runs here with its own
+timeouts; from any other thread the call goes to one spawned helper process (whose main thread can use
+the alarms), with a wall-clock deadline after which the helper is killed and the item counts as wrong.
+math-verify's logger is set to ERROR, so nothing is printed.
 """
 
 from __future__ import annotations
 
+import logging
+import multiprocessing
 import re
 import threading
+from typing import Any, Callable
+
+from kit.eval.scoring.boxed import last_boxed
 
 __all__ = [
     "paper_last_boxed",
@@ -31,6 +61,8 @@ __all__ = [
     "paper_correct",
     "verify_correct",
     "score_math",
+    "has_complete_box",
+    "VerifyProcess",
 ]
 
 _BOXED = "\\boxed"
@@ -221,45 +253,129 @@ def paper_correct(answer: str, gold: str, olympiad: bool = False) -> bool:
 
 # -- math-verify ------------------------------------------------------------------------------------------
 _UNESCAPED_DOLLAR = re.compile(r"(?<!\\)\$")
+TIMEOUT_S = 5  # math-verify's own per-parse / per-comparison limit (its default)
+DEADLINE_S = 60.0  # wall-clock limit on one off-main-thread call (helper start-up and import included)
 
 
 def _gold_for_verify(gold: str) -> str:
-    """Gold answers are bare LaTeX (`\\frac{14}{3}`) or, in OlympiadBench, `$...$`-wrapped. math-verify needs
-    an anchor to find LaTeX, so bare answers are boxed; `$`-wrapped ones are used as they are."""
+    """Gold answers are bare LaTeX (`\\frac{14}{3}`, `\\$18.90`) or, in OlympiadBench, `$...$`-wrapped.
+    math-verify needs an anchor to find LaTeX, so bare answers are boxed; `$`-wrapped ones are used as
+    they are (an escaped `\\$` is a currency sign, not a delimiter)."""
     gold = str(gold).strip()
     if _UNESCAPED_DOLLAR.search(gold):
         return gold
     return "\\boxed{" + gold + "}"
 
 
+def _math_verify() -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """math-verify's `parse` and `verify`, with its logger quietened (see the module docstring)."""
+    from math_verify import parse, verify
+
+    logging.getLogger("math_verify").setLevel(logging.ERROR)
+    return parse, verify
+
+
+def _verify_here(answer: str, gold: str) -> bool:
+    """math-verify in the current (main) thread, with its own signal-based timeouts."""
+    parse, verify = _math_verify()
+    try:
+        gold_parsed = parse(_gold_for_verify(gold), parsing_timeout=TIMEOUT_S)
+        pred_parsed = parse(answer, parsing_timeout=TIMEOUT_S)
+        if not gold_parsed or not pred_parsed:
+            return False
+        return bool(verify(gold_parsed, pred_parsed, timeout_seconds=TIMEOUT_S))
+    except Exception:  # math-verify swallows most errors itself; anything left counts as a miss
+        return False
+
+
+def _serve(conn: Any) -> None:
+    """The helper process: answer (answer, gold) requests until the pipe closes."""
+    while True:
+        try:
+            answer, gold = conn.recv()
+        except (EOFError, OSError):
+            return
+        conn.send(_verify_here(answer, gold))
+
+
+class VerifyProcess:
+    """Runs math-verify for non-main threads in one spawned process, one request at a time.
+
+    The child's main thread can use math-verify's alarms, so hung parses time out there as they would
+    in the main thread; `deadline_s` is a backstop for anything else: the child is killed, the item
+    counts as wrong, and the next call starts a fresh child. "spawn" (not fork) because the parent may
+    hold threads and CUDA state."""
+
+    def __init__(self, deadline_s: float = DEADLINE_S, target: Callable[[Any], None] = _serve):
+        self.deadline_s = deadline_s
+        self._target = target
+        self._lock = threading.Lock()
+        self._proc: Any = None
+        self._conn: Any = None
+
+    def _start(self) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self._conn, child = ctx.Pipe()
+        self._proc = ctx.Process(target=self._target, args=(child,), daemon=True, name="kit-math-verify")
+        self._proc.start()
+        child.close()
+
+    def close(self) -> None:
+        """Stop the child (killed: it may be stuck in sympy)."""
+        if self._conn is not None:
+            self._conn.close()
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.join()
+        self._proc = self._conn = None
+
+    def verify(self, answer: str, gold: str) -> bool:
+        with self._lock:
+            if self._proc is None or not self._proc.is_alive():
+                self.close()
+                self._start()
+            try:
+                self._conn.send((answer, gold))
+                if self._conn.poll(self.deadline_s):
+                    return bool(self._conn.recv())
+            except (EOFError, OSError):
+                pass
+            self.close()
+            return False
+
+
+_HELPER = VerifyProcess()
+
+
 def verify_correct(answer: str, gold: str) -> bool:
-    """math-verify: `verify(parse(gold), parse(answer))`. An empty answer is wrong.
+    """math-verify: `verify(parse(gold), parse(answer))`. An empty answer is wrong. Safe from any thread
+    (off the main thread it runs in a helper process, see the module docstring) and prints nothing.
 
     math-verify reads the last boxed answer (or, without a box, the first expression it can parse), but
     boxes inside one math expression are read together as a set: `\\boxed{3} then \\boxed{4}` is {3, 4}.
     Its percent leniency is its own (50% matches 50, 62.5% does not match 62.5)."""
     if not answer or not answer.strip():
         return False
-    from math_verify import parse, verify
-
     answer = answer.replace("\\fbox{", "\\boxed{")  # math-verify only anchors on \boxed
-    main = threading.current_thread() is threading.main_thread()
-    timeout = 5 if main else None  # signal.alarm only works in the main thread
-    try:
-        gold_parsed = parse(_gold_for_verify(gold), parsing_timeout=timeout)
-        pred_parsed = parse(answer, parsing_timeout=timeout)
-        if not gold_parsed or not pred_parsed:
-            return False
-        return bool(verify(gold_parsed, pred_parsed, timeout_seconds=timeout))
-    except Exception:  # math-verify swallows most errors itself; anything left counts as a miss
-        return False
+    if threading.current_thread() is threading.main_thread():
+        return _verify_here(answer, str(gold))
+    return _HELPER.verify(answer, str(gold))
 
 
-def score_math(answer: str, gold: str, olympiad: bool = False) -> dict[str, float]:
-    """`{"paper": 0/1, "fixed": 0/1}` for one sample; both 0 when the answer is empty."""
-    if not answer or not answer.strip():
-        return {"paper": 0.0, "fixed": 0.0}
-    return {
-        "paper": float(paper_correct(answer, gold, olympiad=olympiad)),
-        "fixed": float(verify_correct(answer, gold)),
-    }
+def has_complete_box(text: str) -> bool:
+    """Whether the text holds a `\\boxed{...}`/`\\fbox{...}` whose braces close (an explicit final answer)."""
+    return last_boxed(text) is not None
+
+
+def score_math(answer: str, gold: str, olympiad: bool = False, output: str | None = None,
+               finished: bool = True) -> dict[str, float]:
+    """`{"paper": 0/1, "fixed": 0/1}` for one sample (see the module docstring for what each reads).
+
+    `answer` is the text after the last `</think>` (empty: thinking never closed); `output` the whole
+    generation (None: use `answer`, for callers that only have the answer); `finished` False when the
+    generation hit the length cap, which limits `fixed` to an explicit complete box."""
+    whole = answer if output is None else output
+    paper = float(paper_correct(whole, gold, olympiad=olympiad))
+    if not answer or not answer.strip() or (not finished and not has_complete_box(answer)):
+        return {"paper": paper, "fixed": 0.0}
+    return {"paper": paper, "fixed": float(verify_correct(answer, gold))}
