@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kit.data.train_sets import FULL_SIZES
+from kit.errors import KitError
 from kit.hardware import Hardware
 
 # Paper sizes (items) of each benchmark (paper.md §1); used to scale subsets and for the dry-run.
@@ -129,17 +130,20 @@ def shape_of(model_cfg) -> Shape:
 
 @dataclass(frozen=True)
 class Rollout:
-    """TRL's GRPO batching, in sequences (trl/trainer/grpo_config.py:1085-1099, grpo_trainer.py:1496-1503)."""
+    """TRL's GRPO batching, in sequences (trl/trainer/grpo_config.py:1085-1099, grpo_trainer.py:1496-1503), and
+    how the kit generates it (kit/train/grpo.py GENERATION: vllm_unsloth, vllm_trl, continuous, generate)."""
 
     micro_batch: int  # per_device_train_batch_size: sequences per forward/backward
     grad_accum: int
     steps_per_generation: int  # micro-batches cut from one generation batch
     num_iterations: int  # passes over each generation batch
     num_generations: int
+    mode: str = "generate"
+    chunk: int | None = None  # sequences per `generate` call on the plain path (kit.train.grpo.chunk_generate)
 
     @property
     def generation_batch(self) -> int:
-        """Sequences produced by one `generate` call (TRL's generation_batch_size, one process)."""
+        """Sequences produced per rollout (TRL's generation_batch_size, one process)."""
         return self.micro_batch * self.steps_per_generation
 
     @property
@@ -147,22 +151,42 @@ class Rollout:
         return self.generation_batch // self.num_generations
 
     @property
-    def prompts_per_optimizer_step(self) -> float:
-        """New prompts consumed per optimizer step (a generation batch serves S*mu micro-steps)."""
-        return self.micro_batch * self.grad_accum / self.num_generations / self.num_iterations
+    def prompts_per_optimizer_step(self) -> int:
+        """Prompt groups per optimizer step (the kit's steps_for: prompts_per_step x grad_accum)."""
+        return self.micro_batch * self.grad_accum // self.num_generations
 
     def generations(self, optimizer_steps: int) -> int:
+        """Rollouts (generation batches) for `optimizer_steps`: TRL regenerates every S x mu micro-steps."""
         return math.ceil(optimizer_steps * self.grad_accum / (self.steps_per_generation * self.num_iterations))
 
 
-def rollout_of(recipe) -> Rollout:
-    """The GRPO arm's batching as TRL resolves it from the GRPOConfig the kit builds (kit/train/grpo.py):
-    per_device_train_batch_size = prompts_per_step x num_generations; steps_per_generation defaults to
-    gradient_accumulation_steps (grpo_config.py:1085-1087)."""
+def _derived_rollout(recipe) -> Rollout:
+    """The same shape derived without building a GRPOConfig (fallback when kit.train.grpo cannot say)."""
     g = recipe.grpo
     return Rollout(micro_batch=g.prompts_per_step * g.num_generations, grad_accum=g.grad_accum,
                    steps_per_generation=g.steps_per_generation or g.grad_accum,
-                   num_iterations=g.num_iterations, num_generations=g.num_generations)
+                   num_iterations=g.num_iterations, num_generations=g.num_generations,
+                   mode="vllm_unsloth" if g.use_vllm else "generate",
+                   chunk=getattr(g, "generation_chunk", None) or g.prompts_per_step * g.num_generations * g.grad_accum)
+
+
+def rollout_of(recipe, hw: Hardware | None = None) -> Rollout:
+    """The GRPO arm's batching read off the real GRPOConfig the arm builds (kit.train.grpo.rollout_shape), for
+    the machine planned for. Raises KitError where the arm itself would refuse the recipe on that machine."""
+    hw = hw or Hardware(True, "NVIDIA H100 80GB HBM3", (9, 0), 79.1, True)
+    try:
+        from kit.train.grpo import rollout_shape
+    except ImportError:
+        return _derived_rollout(recipe)
+    try:
+        r = rollout_shape(recipe, hw, check_installed=False)
+    except KitError:
+        raise
+    except Exception as exc:  # a TRL that refuses the config: the arm would fail the same way
+        raise KitError(f"GRPOConfig refused this recipe: {str(exc).splitlines()[0]}") from None
+    return Rollout(micro_batch=r["per_device_train_batch_size"], grad_accum=r["gradient_accumulation_steps"],
+                   steps_per_generation=r["steps_per_generation"], num_iterations=r["num_iterations"],
+                   num_generations=r["num_generations"], mode=r["mode"], chunk=r.get("generate_chunk"))
 
 
 @dataclass
@@ -287,17 +311,23 @@ def make_plan(recipe, hw: Hardware, dtype: str, available_problems: int | None =
     if available_problems is not None:
         rl_problems = min(rl_problems, available_problems)
     s, g = recipe.sft, recipe.grpo
-    ro = rollout_of(recipe)
+    on_gpu = hw.cuda or recipe.model.id != "tiny-random-qwen3"
+    refused = None
+    try:  # planned without a GPU for a real model: for the H100-class card the times assume
+        ro = rollout_of(recipe, hw if hw.cuda or not on_gpu else None) if "grpo" in recipe.arms else _derived_rollout(recipe)
+    except KitError as exc:
+        ro, refused = _derived_rollout(recipe), f"train_grpo: {exc}"
     sft_steps = s.max_steps or max(1, math.ceil(problems * s.epochs / (s.batch_size * s.grad_accum)))
     grpo_steps = g.max_steps or max(1, math.ceil(rl_problems * g.epochs / ro.prompts_per_optimizer_step))
     items = {b: n_eval_items(recipe, b) for b in recipe.eval.benchmarks}
-    plan = Plan(problems, sft_steps, grpo_steps, items, rl_problems=rl_problems)
+    plan = Plan(problems, sft_steps, grpo_steps, items, rl_problems=rl_problems, too_big=refused)
+    if refused:
+        plan.notes.append(f"refused: {refused}")
     try:
         shape = shape_of(recipe.model)
     except KeyError:
         shape = None
         plan.notes.append(f"no shape known for {recipe.model.id}: memory and time not estimated")
-    on_gpu = hw.cuda or recipe.model.id != "tiny-random-qwen3"
     if on_gpu and not hw.cuda:
         plan.notes.append("no GPU here: times assume one GPU at ~150 TFLOP/s and ~1.5 TB/s (H100-class, 4-bit); "
                           "plan for a card with --gpu")
@@ -355,56 +385,61 @@ def _grpo_stage(recipe, plan: Plan, cost: _Cost | None, vram, refuse, ro: Rollou
     sizes = {"problems": plan.rl_problems or plan.problems, "steps": plan.grpo_steps,
              "rollout": f"{ro.prompts_per_generation} prompts x {g.num_generations} = {ro.generation_batch} seqs",
              "rollouts": gens, "micro_batch": ro.micro_batch, "grad_accum": ro.grad_accum,
-             "updates/rollout": ro.steps_per_generation * ro.num_iterations // ro.grad_accum or 1,
-             "max_completion": g.max_completion_length}
+             "updates/rollout": max(1, ro.steps_per_generation * ro.num_iterations // ro.grad_accum),
+             "max_completion": g.max_completion_length, "generation": ro.mode}
     if cost is None:
         return StagePlan("train_grpo", sizes)
+    prompt, new = recipe.data.max_prompt_tokens, g.max_completion_length
     train_side = cost.lora + cost.act(ro.micro_batch * seq_len)
-    gen_kv = cost.kv(ro.generation_batch * seq_len)
-    sizes["rollout_kv_gb"] = _gb(gen_kv)
-    use_vllm = g.use_vllm and cost.on_gpu
-    if use_vllm:
+    sizes["rollout_kv_gb"] = _gb(cost.kv(ro.generation_batch * seq_len))
+    avg_seq = prompt + new // 2  # paged caches: in steady state a sequence holds its prompt and half its completion
+    if ro.mode.startswith("vllm") and cost.on_gpu:
         share = recipe.model.gpu_memory_utilization * (vram or 80 * 2**30)
-        pool = share - cost.weights - VLLM_OVERHEAD_GB * 2**30  # weights shared with training (unsloth_zoo/vllm_utils.py:4637)
-        # continuous batching: in steady state a sequence holds on average its prompt and half its completion
-        avg_seq = recipe.data.max_prompt_tokens + g.max_completion_length // 2
-        per_wave = min(VLLM_MAX_SEQS, ro.generation_batch, int(max(pool, 0) // max(cost.kv(avg_seq), 1)))
-        peak = share + train_side + cost.context
+        # unsloth's engine shares the weights with training (unsloth_zoo/vllm_utils.py:4637); TRL's colocated
+        # vLLM (vllm_trl, 16-bit) holds its own copy
+        outside = train_side + (cost.weights if ro.mode == "vllm_trl" else 0)
+        pool = share - cost.weights - VLLM_OVERHEAD_GB * 2**30
+        per_wave = min(VLLM_MAX_SEQS, ro.generation_batch, max(1, int(max(pool, 0) // cost.kv(avg_seq))))
+        peak = share + outside + cost.context
         if vram and pool < cost.kv(seq_len):  # one whole rollout must fit vLLM's KV pool
             refuse("train_grpo", cost.weights + cost.kv(seq_len) + VLLM_OVERHEAD_GB * 2**30, share,
                    "vLLM's weights plus one rollout's KV cache", "raise model.gpu_memory_utilization")
-        elif vram and share + train_side + cost.context > vram:
-            refuse("train_grpo", train_side + cost.context, vram - share,
+        elif vram and peak > vram:
+            refuse("train_grpo", outside + cost.context, vram - share,
                    f"training beside vLLM's {recipe.model.gpu_memory_utilization:.0%} share (micro-batch of "
                    f"{ro.micro_batch} x {seq_len} tokens)",
                    "lower model.gpu_memory_utilization, grpo.prompts_per_step or grpo.max_completion_length")
-        waves = math.ceil(ro.generation_batch / max(per_wave, 1))
-        sizes["vllm_waves"] = waves
-        decode = waves * cost.decode_seconds(max(per_wave, 1), recipe.data.max_prompt_tokens, g.max_completion_length,
-                                             vllm=True)
+        calls, per_call, vllm = math.ceil(ro.generation_batch / per_wave), per_wave, True
+        sizes["vllm_waves"] = calls
+        if not vllm_available:
+            plan.notes.append("train_grpo is planned with vLLM, which is not expected on this card")
     else:
-        # KV cache + the larger of the prefill's one-layer working set and one step's fp32 logits (and softmax)
-        prefill = ro.generation_batch * recipe.data.max_prompt_tokens * cost.shape.hidden * cost.dt * 34
-        gen_side = gen_kv + max(prefill, ro.generation_batch * VOCAB * 4 * 2)
+        if ro.mode == "continuous":  # transformers' paged cache within max_memory_percent=0.5 (kit/train/grpo.py)
+            budget = 0.5 * (vram or 80 * 2**30)
+            per_call = min(ro.generation_batch, max(1, int(budget // cost.kv(avg_seq))))
+            gen_side = budget
+        else:  # plain generate, split into calls of ro.chunk sequences (kit/train/grpo.py chunk_generate)
+            per_call = min(ro.generation_batch, ro.chunk or ro.generation_batch)
+            prefill = per_call * prompt * cost.shape.hidden * cost.dt * 34  # one layer's working set
+            gen_side = cost.kv(per_call * seq_len) + max(prefill, per_call * VOCAB * 4 * 2)
+        calls, vllm = math.ceil(ro.generation_batch / per_call), False
+        sizes["generate_calls"] = f"{calls} x {per_call} seqs"
         peak = cost.weights + cost.lora + max(gen_side, cost.act(ro.micro_batch * seq_len)) + cost.context
         if vram and peak > vram:
             refuse("train_grpo", peak, vram,
-                   f"one generate call for the whole rollout batch of {ro.generation_batch} sequences x {seq_len} "
-                   f"tokens (KV cache {_gb(gen_kv):.1f} GB)",
-                   "lower grpo.steps_per_generation (or grpo.grad_accum), grpo.prompts_per_step, "
-                   "grpo.num_generations or grpo.max_completion_length, or use grpo.use_vllm=true")
-        decode = cost.decode_seconds(ro.generation_batch, recipe.data.max_prompt_tokens, g.max_completion_length,
-                                     vllm=False)
-    if use_vllm and not vllm_available:
-        plan.notes.append("train_grpo is planned with vLLM, which is not expected on this card")
+                   f"generate calls of {per_call} sequences x {seq_len} tokens (KV cache "
+                   f"{_gb(cost.kv(per_call * seq_len)):.1f} GB) beside training",
+                   "lower grpo.generation_chunk (or grpo.steps_per_generation, grpo.grad_accum, grpo.prompts_per_step), "
+                   "grpo.max_completion_length, or use grpo.use_vllm=true")
+        if cost.on_gpu:
+            plan.notes.append(f"GRPO rollouts without vLLM: {calls} generate call(s) of {per_call} sequences per "
+                              f"rollout, planned at >= {HF_DECODE_S_PER_LAYER * 1e3:.2f} ms per layer per decode step "
+                              "(measured on an H100, docs/benchmarks.md)")
+    decode = calls * cost.decode_seconds(per_call, prompt, new, vllm=vllm)
     trained = plan.grpo_steps * ro.grad_accum * ro.micro_batch * seq_len
     # old log-probs: one scoring pass over each generation batch when it serves more than one optimizer step
     rescore = ro.generation_batch * seq_len if ro.steps_per_generation * ro.num_iterations > ro.grad_accum else 0
     sec = gens * (decode + cost.score_seconds(rescore)) + cost.train_seconds(trained) + plan.grpo_steps * cost.overhead
-    if not use_vllm and cost.on_gpu:
-        plan.notes.append(f"GRPO rollouts without vLLM: one generate call of {ro.generation_batch} sequences per "
-                          f"rollout, planned at >= {HF_DECODE_S_PER_LAYER * 1e3:.2f} ms per layer per decode step "
-                          "(measured on an H100, docs/benchmarks.md)")
     return StagePlan("train_grpo", sizes, _gb(peak), round(sec / 60, 2))
 
 
