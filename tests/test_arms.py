@@ -252,3 +252,25 @@ def test_health_monitor_restore_continues_the_streak(tmp_path):
     assert mon.observe(20, {"frac_reward_zero_std": 1.0}) and mon.stopped
     with pytest.raises(KitError):
         mon.raise_if_stopped()
+
+
+def test_checkpoint_that_still_fails_to_load_is_one_line(ctx):
+    """A checkpoint whose files look whole but do not load (optimizer.pt a zip of junk) stops with one line
+    naming the folder and the fix, not a traceback from inside Trainer."""
+    import zipfile
+
+    import kit.train.sft as sft
+
+    ctx.recipe.sft.max_steps, ctx.recipe.sft.save_steps = 2, 2
+    out = ctx.run_dir / "arms" / "sft"
+    out.mkdir(parents=True)
+    sft.run(ctx, out)
+    ckpt = out / "checkpoints" / "checkpoint-2"
+    with zipfile.ZipFile(ckpt / "optimizer.pt", "w") as z:
+        z.writestr("junk", "not a torch save")
+    ctx.recipe.sft.max_steps = 3
+    with pytest.raises(KitError) as exc:
+        sft.run(ctx, out)
+    msg = str(exc.value)
+    assert f"cannot resume from checkpoint {ckpt}" in msg and "delete that folder and rerun" in msg
+    assert "\n" not in msg

@@ -11,6 +11,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from kit.errors import KitError
 from kit.hardware import Hardware, choose_dtype
 
 
@@ -116,6 +117,39 @@ def _zip_whole(path: Path) -> bool:
             return bool(z.namelist())
     except (OSError, zipfile.BadZipFile, ValueError):
         return False
+
+
+class ResumeGuard(TrainerCallback):
+    """Turns a checkpoint that passed `checkpoint_problem` but still fails to load into one KitError line.
+
+    Trainer loads the weights (trainer.py:1508) and the optimizer/scheduler (_prepare_for_training, :1559)
+    before on_train_begin (:1595); an error from a corrupt file is raised in that window, so only errors before
+    on_train_begin are blamed on the checkpoint (and never out-of-memory)."""
+
+    def __init__(self, resume: str | None):
+        self.resume = resume
+        self.began = False
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.began = True
+
+    def train(self, trainer) -> Any:
+        import pickle
+        import zipfile
+
+        import torch
+
+        try:
+            return trainer.train(resume_from_checkpoint=self.resume)
+        except torch.OutOfMemoryError:
+            raise
+        except (ValueError, RuntimeError, OSError, KeyError, EOFError, pickle.UnpicklingError,
+                zipfile.BadZipFile) as exc:
+            if self.resume is None or self.began:
+                raise
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            raise KitError(f"cannot resume from checkpoint {self.resume} ({type(exc).__name__}: {first}); delete "
+                           "that folder and rerun: training resumes from an older checkpoint or starts over") from exc
 
 
 def checkpoint_state(ckpt: str | Path) -> dict[str, Any]:

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from kit.data.train_sets import read_jsonl
-from kit.train.common import JsonlLog, checkpoint_state, common_args, last_checkpoint, save_adapter, steps_for
+from kit.train.common import (JsonlLog, ResumeGuard, checkpoint_state, common_args, last_checkpoint, save_adapter,
+                              steps_for)
 from kit.train.health import HealthMonitor
 from kit.train.rewards import build_rewards
 from kit.train.rollouts import (GENERATION, check_dapo, chunk_generate, clip_can_act, clip_note,  # noqa: F401
@@ -136,7 +137,9 @@ def run(ctx, out_dir: Path) -> dict[str, Any]:
     state = checkpoint_state(resume) if resume else {"log_history": [], "global_step": 0}
     monitor.restore(state["log_history"], state["global_step"])  # streaks and warnings survive a resume
     monitor.raise_if_stopped()
-    trainer.train(resume_from_checkpoint=resume)
+    guard = ResumeGuard(resume)  # a checkpoint that still fails to load: one line naming it, not a traceback
+    trainer.add_callback(guard)
+    guard.train(trainer)
     monitor.raise_if_stopped()
     summary = {"examples": len(rows), "steps": args.max_steps, "resumed_from": resume,
                "health_warnings": monitor.warnings}

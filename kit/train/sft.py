@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from kit.data.train_sets import read_jsonl
-from kit.train.common import (JsonlLog, checkpoint_state, common_args, last_checkpoint, save_adapter, steps_for,
-                              whole_run_loss)
+from kit.train.common import (JsonlLog, ResumeGuard, checkpoint_state, common_args, last_checkpoint, save_adapter,
+                              steps_for, whole_run_loss)
 
 
 def sft_config(recipe, hw, out_dir: Path, n_examples: int, epochs: float | None = None):
@@ -43,7 +43,9 @@ def train_on(recipe, hw, model, tokenizer, rows: list[dict[str, Any]], out_dir: 
                          callbacks=[JsonlLog(out_dir / "train_log.jsonl")])
     resume = last_checkpoint(out_dir)
     resumed_state = checkpoint_state(resume) if resume else None  # before training: rotation may delete it
-    result = trainer.train(resume_from_checkpoint=resume)
+    guard = ResumeGuard(resume)
+    trainer.add_callback(guard)
+    result = guard.train(trainer)
     summary = {"examples": len(rows), "steps": args.max_steps, "resumed_from": resume,
                "train_loss": whole_run_loss(float(result.training_loss), result.global_step, resumed_state)}
     save_adapter(trainer.model, tokenizer, out_dir, recipe, arm or out_dir.name, summary)
