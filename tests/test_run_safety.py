@@ -414,8 +414,6 @@ def test_a_lock_left_to_a_child_of_an_ended_run_says_so(tmp_path, capsys, stub_s
 
 
 def test_two_runs_claiming_a_new_folder_at_once_both_get_it(tmp_path):
-    from kit.rundir import claim
-
     run_dir = tmp_path / "smoke"
     run_dir.mkdir()
     (run_dir / f"{MARKER}.999.tmp").write_text("{}")  # the other run, between its temp file and its rename
