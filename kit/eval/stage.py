@@ -18,6 +18,7 @@ from kit.chat import render_prompt, split_thinking
 from kit.eval import benchmarks
 from kit.eval.benchmarks.base import Benchmark, Decode, Item, load_rows, select_items
 from kit.eval.engine import make_engine, stable_seed
+from kit.errors import KitError
 
 
 def resolved_decode(bench: Benchmark, eval_cfg) -> Decode:
@@ -33,24 +34,57 @@ def resolved_decode(bench: Benchmark, eval_cfg) -> Decode:
     )
 
 
+_REQUIRED = ("item_id", "sample", "scores")
+
+
 def read_samples(path: Path) -> list[dict[str, Any]]:
-    """Per-sample lines; a torn last line (killed mid-write) is ignored and regenerated."""
+    """Per-sample lines; a torn line (killed mid-write) is ignored and regenerated. A line that parses but
+    is not one of the eval stage's rows is a KitError naming the file, not a KeyError later."""
     if not path.exists():
         return []
     rows = []
-    for line in path.read_text().splitlines():
+    for n, line in enumerate(path.read_text().splitlines(), start=1):
         try:
-            rows.append(json.loads(line))
+            row = json.loads(line)
         except json.JSONDecodeError:
             continue
+        missing = [k for k in _REQUIRED if k not in row] if isinstance(row, dict) else list(_REQUIRED)
+        if missing:
+            names = ", ".join(repr(k) for k in missing)
+            raise KitError(f"{path}:{n}: not a per-sample row of the eval stage (no {names}); "
+                           f"delete that line (or the file) and rerun to regenerate it")
+        rows.append(row)
     return rows
 
 
 def _rewrite_clean(path: Path, rows: list[dict[str, Any]]) -> None:
-    """Drop a torn trailing line before appending, so the log stays valid JSONL."""
+    """Rewrite the log with `rows` only (dropping a torn trailing line and rows of chunks to redo), so
+    appending keeps it valid JSONL."""
     tmp = path.with_suffix(".tmp")
     tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
     tmp.replace(path)
+
+
+Key = tuple[str, str, int]  # (item id, variant, sample index)
+
+
+def plan_chunks(keys: list[Key], size: int, rows: list[dict[str, Any]]) -> tuple[list[int], list[dict[str, Any]]]:
+    """Which fixed chunks still need generating, and the log rows to keep.
+
+    Why chunks and not per-item seeds: the engines take one seed per `generate` call (the HF engine seeds
+    torch once per batch, and sampled tokens depend on the batch's composition; the vLLM engine derives
+    per-prompt seeds from it by position). A resumed run reproduces an uninterrupted one exactly only if
+    every call sees the same prompts in the same order with the same seed. So chunk boundaries are fixed
+    over the *full* ordered list of (item, variant, sample) keys, whatever is already done, and a chunk
+    is either complete in the log (kept) or redone whole: its partial rows are dropped and the whole chunk
+    generated again under its usual seed. This holds for the same subset, decode and `eval.batch_size`
+    (changing the batch size changes the chunks, hence the samples)."""
+    done = {(r["item_id"], r.get("variant", ""), r["sample"]) for r in rows}
+    chunks = [keys[i:i + size] for i in range(0, len(keys), size)]
+    todo = [c for c, chunk in enumerate(chunks) if not all(k in done for k in chunk)]
+    redo = {k for c in todo for k in chunks[c]}
+    keep = [r for r in rows if (r["item_id"], r.get("variant", ""), r["sample"]) not in redo]
+    return todo, keep
 
 
 def subset(bench: Benchmark, eval_cfg, n_items: int | None, out_dir: Path) -> list[Item]:
@@ -64,51 +98,64 @@ def subset(bench: Benchmark, eval_cfg, n_items: int | None, out_dir: Path) -> li
 
 
 def evaluate_one(engine, model_name: str, bench: Benchmark, items: list[Item], recipe, log: Path) -> None:
-    """Generate/score what the log lacks for one (model, benchmark); append a line per sample."""
+    """Generate/score what the log lacks for one (model, benchmark); append a line per sample.
+    Work is cut into fixed chunks of `eval.batch_size` keys (see `plan_chunks`), so a resumed run
+    writes exactly the samples an uninterrupted run would."""
     rows = read_samples(log)
-    if log.exists():
-        _rewrite_clean(log, rows)
-    done = {(r["item_id"], r.get("variant", ""), r["sample"]) for r in rows}
-    thinking = recipe.chat.enable_thinking
     log.parent.mkdir(parents=True, exist_ok=True)
+    size = max(1, recipe.eval.batch_size)
     if bench.kind == "loglik":
-        todo = [it for it in items if (it.id, "", 0) not in done]
-        chunk = max(1, recipe.eval.batch_size)
-        for start in tqdm(range(0, len(todo), chunk), desc=f"{model_name}/{bench.name}", leave=False):
-            part = todo[start:start + chunk]
-            reqs = [bench.requests(it) for it in part]
-            flat = [(render_prompt(ctx, thinking, recipe.chat.system), cont) for r in reqs for ctx, cont in r]
-            lls = engine.loglik(flat)
-            with open(log, "a") as f:
-                pos = 0
-                for it, r in zip(part, reqs):
-                    vals = lls[pos:pos + len(r)]
-                    pos += len(r)
-                    scores = bench.score_loglik(it, vals, [len(c) for _, c in r])
-                    f.write(json.dumps({"model": model_name, "benchmark": bench.name, "item_id": it.id,
-                                        "cluster": it.cluster, "sample": 0, "variant": "", "prompt": flat[pos - len(r)][0],
-                                        "output": "", "answer": "", "truncated": False, "scores": scores,
-                                        "logliks": vals, "enable_thinking": thinking}) + "\n")
-        return
-    decode = resolved_decode(bench, recipe.eval)
-    todo = [(it, v, k) for it in items for v in bench.variants for k in range(decode.n_samples)
-            if (it.id, v, k) not in done]
-    chunk = max(1, recipe.eval.batch_size)
-    for start in tqdm(range(0, len(todo), chunk), desc=f"{model_name}/{bench.name}", leave=False):
-        part = todo[start:start + chunk]
-        prompts = [render_prompt(bench.prompt(it, v), thinking, recipe.chat.system) for it, v, _ in part]
-        seed = stable_seed(recipe.eval.seed, model_name, bench.name, part[0][0].id, part[0][2])
-        outputs = engine.generate(prompts, decode, seed)
-        with open(log, "a") as f:
-            for (it, v, k), prompt, gen in zip(part, prompts, outputs):
-                parts = split_thinking(gen.text, thinking)
-                scores = bench.score(it, parts.answer, gen.text, v)
-                f.write(json.dumps({"model": model_name, "benchmark": bench.name, "item_id": it.id,
-                                    "cluster": it.cluster, "sample": k, "variant": v, "prompt": prompt,
-                                    "output": gen.text, "output_ids": gen.token_ids, "finished": gen.finished,
-                                    "answer": parts.answer, "truncated": parts.truncated,
-                                    "scores": scores, "enable_thinking": thinking,
-                                    "decode": dataclasses.asdict(decode)}) + "\n")
+        keys: list[Key] = [(it.id, "", 0) for it in items]
+    else:
+        decode = resolved_decode(bench, recipe.eval)
+        keys = [(it.id, v, k) for it in items for v in bench.variants for k in range(decode.n_samples)]
+    todo, keep = plan_chunks(keys, size, rows)
+    if log.exists():
+        _rewrite_clean(log, keep)
+    by_id = {it.id: it for it in items}
+    for c in tqdm(todo, desc=f"{model_name}/{bench.name}", leave=False):
+        part = [(by_id[i], v, k) for i, v, k in keys[c * size:(c + 1) * size]]
+        if bench.kind == "loglik":
+            _loglik_chunk(engine, model_name, bench, [it for it, _, _ in part], recipe, log)
+        else:
+            _generate_chunk(engine, model_name, bench, part, recipe, decode, log)
+
+
+def _loglik_chunk(engine, model_name: str, bench: Benchmark, part: list[Item], recipe, log: Path) -> None:
+    thinking = recipe.chat.enable_thinking
+    reqs = [bench.requests(it) for it in part]
+    flat = [(render_prompt(ctx, thinking, recipe.chat.system), cont) for r in reqs for ctx, cont in r]
+    lls = engine.loglik(flat)
+    with open(log, "a") as f:
+        pos = 0
+        for it, r in zip(part, reqs):
+            vals = lls[pos:pos + len(r)]
+            pos += len(r)
+            scores = bench.score_loglik(it, vals, [len(c) for _, c in r])
+            f.write(json.dumps({"model": model_name, "benchmark": bench.name, "item_id": it.id,
+                                "cluster": it.cluster, "sample": 0, "variant": "", "prompt": flat[pos - len(r)][0],
+                                "output": "", "answer": "", "truncated": False, "scores": scores,
+                                "logliks": vals, "enable_thinking": thinking}) + "\n")
+
+
+def _generate_chunk(engine, model_name: str, bench: Benchmark, part: list[tuple[Item, str, int]], recipe,
+                    decode: Decode, log: Path) -> None:
+    """One engine call for one chunk, under the chunk's seed (its first key); one line per sample.
+    `finished` (False: the length cap cut the generation) goes to the scorer, see `Benchmark.score_sample`."""
+    thinking = recipe.chat.enable_thinking
+    prompts = [render_prompt(bench.prompt(it, v), thinking, recipe.chat.system) for it, v, _ in part]
+    seed = stable_seed(recipe.eval.seed, model_name, bench.name, part[0][0].id, part[0][2])
+    outputs = engine.generate(prompts, decode, seed)
+    with open(log, "a") as f:
+        for (it, v, k), prompt, gen in zip(part, prompts, outputs):
+            parts = split_thinking(gen.text, thinking)
+            scores = bench.score_sample(it, parts.answer, gen.text, v, finished=gen.finished)
+            f.write(json.dumps({"model": model_name, "benchmark": bench.name, "item_id": it.id,
+                                "cluster": it.cluster, "sample": k, "variant": v, "prompt": prompt,
+                                "output": gen.text, "output_ids": gen.token_ids, "finished": gen.finished,
+                                "answer": parts.answer, "truncated": parts.truncated,
+                                "scores": scores, "enable_thinking": thinking,
+                                "decode": dataclasses.asdict(decode)}) + "\n")
 
 
 def item_scores(rows: list[dict[str, Any]], items: list[Item]) -> dict[str, dict[str, float]]:

@@ -39,17 +39,23 @@ thread (parser.py:708-712, grader.py:855-859), and with the timeout off they can
 logs the whole input at WARNING (parser.py:729 "Timeout during parsing: {pred}", grader.py:879), and the
 first call without a timeout logs a warning too (parser.py:693-698, grader.py:819-824); with no logging
 configured Python prints WARNINGs to stderr. So: in the main thread math-verify runs here with its own
-timeouts; from any other thread the call goes to one spawned helper process (whose main thread can use
+timeouts; from any other thread the call goes to one helper process (whose main thread can use
 the alarms), with a wall-clock deadline after which the helper is killed and the item counts as wrong.
 math-verify's logger is set to ERROR, so nothing is printed.
 """
 
 from __future__ import annotations
 
+import atexit
+import json
 import logging
-import multiprocessing
+import os
 import re
+import select
+import subprocess
+import sys
 import threading
+from pathlib import Path
 from typing import Any, Callable
 
 from kit.eval.scoring.boxed import last_boxed
@@ -288,63 +294,69 @@ def _verify_here(answer: str, gold: str) -> bool:
         return False
 
 
-def _serve(conn: Any) -> None:
-    """The helper process: answer (answer, gold) requests until the pipe closes."""
-    while True:
-        try:
-            answer, gold = conn.recv()
-        except (EOFError, OSError):
-            return
-        conn.send(_verify_here(answer, gold))
+def _serve_stdio() -> None:
+    """The helper process (`python -m kit.eval.scoring.math`): one JSON `[answer, gold]` per stdin line,
+    one `1`/`0` per stdout line, until stdin closes."""
+    for line in sys.stdin:
+        answer, gold = json.loads(line)
+        sys.stdout.write("1\n" if _verify_here(answer, gold) else "0\n")
+        sys.stdout.flush()
 
 
 class VerifyProcess:
-    """Runs math-verify for non-main threads in one spawned process, one request at a time.
+    """Runs math-verify for non-main threads in one helper process, one request at a time.
 
-    The child's main thread can use math-verify's alarms, so hung parses time out there as they would
-    in the main thread; `deadline_s` is a backstop for anything else: the child is killed, the item
-    counts as wrong, and the next call starts a fresh child. "spawn" (not fork) because the parent may
-    hold threads and CUDA state."""
+    The helper's main thread can use math-verify's alarms, so slow parses and comparisons time out there
+    as they would in the main thread; `deadline_s` is a backstop for anything else: the helper is killed,
+    the item counts as wrong, and the next call starts a fresh helper. It is a plain `python -m` child,
+    not a multiprocessing one: "fork" is unsafe with threads and CUDA state, and "spawn"/"forkserver"
+    re-import the caller's main script (re-running an unguarded one)."""
 
-    def __init__(self, deadline_s: float = DEADLINE_S, target: Callable[[Any], None] = _serve):
+    def __init__(self, deadline_s: float = DEADLINE_S):
         self.deadline_s = deadline_s
-        self._target = target
         self._lock = threading.Lock()
-        self._proc: Any = None
-        self._conn: Any = None
+        self._proc: subprocess.Popen[str] | None = None
 
-    def _start(self) -> None:
-        ctx = multiprocessing.get_context("spawn")
-        self._conn, child = ctx.Pipe()
-        self._proc = ctx.Process(target=self._target, args=(child,), daemon=True, name="kit-math-verify")
-        self._proc.start()
-        child.close()
+    def _start(self) -> subprocess.Popen[str]:
+        root = str(Path(__file__).resolve().parents[3])  # the directory holding the `kit` package
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
+        self._proc = subprocess.Popen([sys.executable, "-m", "kit.eval.scoring.math"], stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, text=True, env=env)
+        return self._proc
 
     def close(self) -> None:
-        """Stop the child (killed: it may be stuck in sympy)."""
-        if self._conn is not None:
-            self._conn.close()
+        """Stop the helper (killed: it may be stuck in sympy)."""
         if self._proc is not None:
             self._proc.kill()
-            self._proc.join()
-        self._proc = self._conn = None
+            self._proc.wait()
+            for f in (self._proc.stdin, self._proc.stdout):
+                if f is not None:
+                    f.close()
+        self._proc = None
 
     def verify(self, answer: str, gold: str) -> bool:
         with self._lock:
-            if self._proc is None or not self._proc.is_alive():
+            proc = self._proc if self._proc is not None and self._proc.poll() is None else None
+            if proc is None:
                 self.close()
-                self._start()
+                proc = self._start()
+            assert proc.stdin is not None and proc.stdout is not None
             try:
-                self._conn.send((answer, gold))
-                if self._conn.poll(self.deadline_s):
-                    return bool(self._conn.recv())
-            except (EOFError, OSError):
+                proc.stdin.write(json.dumps([answer, gold]) + "\n")
+                proc.stdin.flush()
+                ready, _, _ = select.select([proc.stdout], [], [], self.deadline_s)
+                if ready:
+                    reply = proc.stdout.readline().strip()
+                    if reply in ("0", "1"):
+                        return reply == "1"
+            except (OSError, ValueError):
                 pass
             self.close()
             return False
 
 
 _HELPER = VerifyProcess()
+atexit.register(_HELPER.close)
 
 
 def verify_correct(answer: str, gold: str) -> bool:
@@ -379,3 +391,7 @@ def score_math(answer: str, gold: str, olympiad: bool = False, output: str | Non
     if not answer or not answer.strip() or (not finished and not has_complete_box(answer)):
         return {"paper": paper, "fixed": 0.0}
     return {"paper": paper, "fixed": float(verify_correct(answer, gold))}
+
+
+if __name__ == "__main__":
+    _serve_stdio()
