@@ -229,6 +229,26 @@ def test_ifeval_reads_after_think_like_the_fork():
     assert b.score(it, "", "<think>\nStill THINKING")["paper"] == 0.0
 
 
+def test_ifeval_verdicts_are_deterministic_when_a_checker_draws_at_random():
+    # #10 item 10: the letter-frequency checker draws `random.choice(string.ascii_letters)` when the row's
+    # letter is not one a-z letter. The response holds a-m five times each and n-z never, so an unseeded
+    # draw passes about half the time: 20 identical calls used to disagree.
+    import random
+
+    from kit.eval.scoring.ifeval import check_instructions
+
+    response = " ".join(c * 5 for c in "abcdefghijklm")
+    kwargs = [{"letter": "#", "let_frequency": 3, "let_relation": "at least"}]
+    state = random.getstate()
+    verdicts = {check_instructions("p", ["keywords:letter_frequency"], kwargs, response).strict for _ in range(20)}
+    assert len(verdicts) == 1
+    assert random.getstate() == state  # the caller's random stream is left alone
+    b, items = _items("ifeval")
+    it = items["1174"]
+    text = "*Sunny* day. *Warm* air."
+    assert b.score(it, text, text) == b.score(it, text, text)
+
+
 def test_ifeval_aggregate_is_over_instructions():
     b, _ = _items("ifeval")
     scores = [

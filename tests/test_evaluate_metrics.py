@@ -82,3 +82,16 @@ def test_math_accuracy_metric(evaluate):
     r = acc.compute(predictions=preds, references=refs)
     assert r["scores"] == [1, 1, 1, 1, 0, 0]
     assert r["accuracy"] == pytest.approx(4 / 6) and r["n"] == 6 and r["n_correct"] == 4
+
+
+def test_math_accuracy_scores_golds_with_escaped_dollars(evaluate):
+    # #10 item 9: MATH-500 has money answers such as "\$18.90"; the metric treated the escaped "$" as a
+    # math delimiter and never parsed the gold, so a gold scored as its own prediction was wrong
+    acc = evaluate.load(str(METRICS / "math_accuracy"))
+    golds = ["\\$18.90", "\\$32,\\!348", "\\$1.17", "\\frac{1}{2}", "$2^{1009}$"]
+    r = acc.compute(predictions=["\\boxed{" + g.strip("$") + "}" for g in golds], references=golds)
+    assert r["scores"] == [1, 1, 1, 1, 1]
+    r = acc.compute(predictions=["The total is $\\$18.90$."], references=["\\$18.90"])
+    assert r["scores"] == [1]
+    r = acc.compute(predictions=["\\boxed{\\$18.80}"], references=["\\$18.90"])
+    assert r["scores"] == [0]

@@ -21,12 +21,21 @@ Scoring rules follow lm-eval's `ifeval` task (which the paper's fork uses):
   None for the unused ones); checkers that need the prompt get it.
 `langdetect` is seeded (DetectorFactory.seed = 0) so the language checks are deterministic; Google's and
 lm-eval's code leave it unseeded.
+The checkers fill any missing or invalid argument with a draw from the global `random` module (e.g. the
+letter-frequency checker picks `random.choice(string.ascii_letters)` when the row's `letter` is not one
+a-z letter; keyword checkers sample keywords), so the same response could pass on one run and fail on
+the next. Each instruction is therefore built and checked under a seed derived from (prompt, instruction
+index, instruction id), and the caller's `random` state is restored afterwards.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import random
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -136,6 +145,22 @@ def _follows(checker: Any, text: str) -> bool:
         return False
 
 
+_RANDOM_LOCK = threading.Lock()
+
+
+@contextmanager
+def seeded_random(*parts: Any) -> Iterator[None]:
+    """Seed the global `random` (which the checkers draw from) from `parts`; restore its state after."""
+    seed = int.from_bytes(hashlib.sha256(repr(parts).encode()).digest()[:8], "little")
+    with _RANDOM_LOCK:
+        state = random.getstate()
+        random.seed(seed)
+        try:
+            yield
+        finally:
+            random.setstate(state)
+
+
 def check_instructions(
     prompt: str, instruction_ids: list[str], kwargs_list: list[dict[str, Any] | None], response: str
 ) -> InstructionResults:
@@ -149,10 +174,11 @@ def check_instructions(
             raise KitError(f"IFEval: unknown instruction id '{iid}'")
         checker = registry[iid](iid)
         kw = kwargs_list[idx] if idx < len(kwargs_list) and kwargs_list[idx] else {}
-        checker.build_description(**{k: v for k, v in kw.items() if v})
-        args = checker.get_instruction_args()
-        if args and "prompt" in args:
-            checker.build_description(prompt=prompt)
-        strict.append(bool(response.strip()) and _follows(checker, response))
-        loose.append(any(v.strip() and _follows(checker, v) for v in variants))
+        with seeded_random("ifeval", prompt, idx, iid):
+            checker.build_description(**{k: v for k, v in kw.items() if v})
+            args = checker.get_instruction_args()
+            if args and "prompt" in args:
+                checker.build_description(prompt=prompt)
+            strict.append(bool(response.strip()) and _follows(checker, response))
+            loose.append(any(v.strip() and _follows(checker, v) for v in variants))
     return InstructionResults(tuple(instruction_ids), tuple(strict), tuple(loose))
