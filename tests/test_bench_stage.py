@@ -93,3 +93,15 @@ def test_a_row_without_item_id_is_one_line_naming_the_file(tmp_path):
     log.write_text("[1, 2]\n")
     with pytest.raises(KitError, match="item_id"):
         read_samples(log)
+
+
+def test_aggregate_reports_the_unfinished_share(tmp_path):
+    from kit.eval.stage import aggregate
+
+    bench, items = _math500()
+    log = tmp_path / "log.jsonl"
+    evaluate_one(SamplingEngine(), "base", bench, items, _recipe(), log)
+    rows = read_samples(log)
+    agg = aggregate(bench, rows, items)
+    share = sum(1 for r in rows if not r["finished"]) / len(rows)
+    assert 0 < share < 1 and agg["unfinished_rate"] == pytest.approx(share)

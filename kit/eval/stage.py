@@ -177,8 +177,11 @@ def aggregate(bench: Benchmark, rows: list[dict[str, Any]], items: list[Item]) -
     scores = bench.aggregate(ordered)
     gen_rows = [r for r in rows if r["item_id"] in per_item]
     trunc = sum(1 for r in gen_rows if r.get("truncated")) / len(gen_rows) if gen_rows else 0.0
+    # cut by the length cap (Generation.finished False); loglik rows have no "finished" and count as finished
+    unfinished = sum(1 for r in gen_rows if r.get("finished") is False) / len(gen_rows) if gen_rows else 0.0
     return {"group": bench.group, "kind": bench.kind, "primary": bench.primary, "paper_column": bench.paper_column,
-            "n_items": len(ordered), "n_samples": len(gen_rows), "truncation_rate": trunc, "scores": scores}
+            "n_items": len(ordered), "n_samples": len(gen_rows), "truncation_rate": trunc,
+            "unfinished_rate": unfinished, "scores": scores}
 
 
 def run(ctx) -> dict[str, Any]:

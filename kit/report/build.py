@@ -266,7 +266,10 @@ def build(run_dir: str | Path) -> dict[str, Any]:
                   "finding. It checks that every stage works.", ""]
     lines += ["## Scores", "", *_score_table(scores, analysis, models), "",
               "Scores in %, 95% paired-bootstrap intervals over items (whole clusters) in brackets. "
-              "`(paper's code)` rows score the same outputs the way the paper's harness did.", "",
+              "`(paper's code)` rows score the same outputs the way the paper's harness did (maths: the last box "
+              "anywhere in the output, reasoning included, finished or not). Primary columns credit an output cut "
+              "off by the length cap only for an explicit answer (a complete `\\boxed{}` or an answer marker), "
+              "never for a stray number or letter; eval/scores.json gives each benchmark's `unfinished_rate`.", "",
               "### Group averages", "", *_group_table(scores, analysis, models), "",
               "## Transferability Index", "", *_ti_table(analysis), "",
               "TI v2 is the paper's definition (gain over base, z-scaled by the group's spread, signed square root, "
