@@ -27,7 +27,7 @@ part() {  # part NAME SECONDS COMMAND...: run with a limit, log to $OUT/NAME.log
   echo "== $name: rc=$rc in $(( $(date +%s) - s )) s"
   tail -n 12 "$OUT/$name.log"
 }
-part versions 60 bash -c '
+part versions 45 bash -c '
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.memory --format=csv,noheader; nproc
 python3 -c "
 import sys, torch, transformers, peft, trl, bitsandbytes, datasets, accelerate
@@ -36,12 +36,12 @@ print(\"python\", sys.version.split()[0], \"torch\", torch.__version__, \"cuda\"
 print(\"transformers\", transformers.__version__, \"peft\", peft.__version__, \"trl\", trl.__version__, \"accelerate\", accelerate.__version__,
       \"bitsandbytes\", bitsandbytes.__version__, \"unsloth\", unsloth.__version__, \"datasets\", datasets.__version__)
 import importlib.util; print(\"vllm importable:\", importlib.util.find_spec(\"vllm\") is not None)"'
-part smoke 90 python3 -m kit.run recipes/smoke.yaml output_dir=/tmp/kit-runs
+part smoke 80 python3 -m kit.run recipes/smoke.yaml output_dir=/tmp/kit-runs
 cp /tmp/kit-runs/smoke/report.md "$OUT/smoke-report.md" 2>/dev/null
-part decode 120 python3 -m kit.gpucheck --decode 0.6b,4b --batches 1,16,64 --new-tokens 48 --out "$OUT/decode.json"
+part decode 100 python3 -m kit.gpucheck --decode 0.6b,4b --batches 1,16,64 --new-tokens 48 --out "$OUT/decode.json"
 T4=recipes/qwen3-0.6b-t4.yaml; [ -f "$T4" ] || T4=recipes/qwen3-0.6b.yaml
-part grpo-t4 130 python3 -m kit.gpucheck --recipes "$(basename "$T4" .yaml)" --steps 3 --skip-sft \
+part grpo-t4 130 python3 -m kit.gpucheck --recipes "$(basename "$T4" .yaml)" --steps 2 --skip-sft \
   --set grpo.use_vllm=false --out "$OUT/grpo-t4.json"
-part grpo-4b 130 python3 -m kit.gpucheck --recipes qwen3-4b --steps 1 --skip-sft --set grpo.use_vllm=false \
-  --set grpo.max_completion_length=256 --out "$OUT/grpo-4b.json"
+part grpo-4b 120 python3 -m kit.gpucheck --recipes qwen3-4b --steps 1 --skip-sft --set grpo.use_vllm=false \
+  --set grpo.max_completion_length=512 --out "$OUT/grpo-4b.json"
 echo "== total $(( $(date +%s) - t0 )) s"

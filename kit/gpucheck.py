@@ -103,15 +103,22 @@ def check_recipe(recipe_path: Path, shape: str | None, steps: int, work: Path, e
         recipe.model.id = str(path)
     ctx = Context(recipe, hw, estimate, recipe.run_dir)
     build(recipe, ctx.tokenizer(), 8, recipe.run_dir / "data")
-    g = recipe.grpo
-    rollout_prompts = g.prompts_per_step * (g.steps_per_generation or g.grad_accum)
-    _fill(recipe.run_dir / "data" / "rl.jsonl", rollout_prompts * (steps + 1))
+    from kit.train.grpo import rollout_shape
+
+    shape_info = rollout_shape(recipe, hw)
+    result["rollout"] = {k: shape_info[k] for k in ("mode", "generation_batch_size", "steps_per_generation",
+                                                    "prompts_per_rollout", "generate_chunk", "clip_active")}
+    _fill(recipe.run_dir / "data" / "rl.jsonl", shape_info["prompts_per_rollout"] * (steps + 1))
     result.update({"recipe": recipe_path.name, "model": recipe.model.id, "device": hw.summary,
                    "backend": choose_backend(recipe.model.backend, hw), "dtype": dtype,
                    "load_in_4bit": recipe.model.load_in_4bit, "overrides": list(extra), "estimate": {}})
-    for st in estimate.stages:
-        if st.peak_gb is not None:
-            result["estimate"][st.name] = {"peak_gb": st.peak_gb}
+    for st in estimate.stages:  # the plan for these very settings on this card: compared with what is measured
+        if st.peak_gb is not None or st.minutes is not None:
+            steps_planned = {"train_sft": estimate.sft_steps, "train_grpo": estimate.grpo_steps}.get(st.name)
+            result["estimate"][st.name] = {
+                "peak_gb": st.peak_gb, "seconds": None if st.minutes is None else round(st.minutes * 60, 1),
+                "seconds_per_step": None if st.minutes is None or not steps_planned
+                else round(st.minutes * 60 / steps_planned, 2)}
     save()
 
     def train(arm: str) -> None:
