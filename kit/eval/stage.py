@@ -1,7 +1,8 @@
 """The eval stage: base and every arm on seeded subsets of each benchmark, one JSON line per sample.
 
 A rerun reads the per-sample logs and only generates what is missing, so an interrupted evaluation
-continues where it stopped. Scores are aggregated from the logs alone (eval/scores.json,
+continues where it stopped; work is done in fixed chunks, and an incomplete chunk is redone whole, so the
+resumed log holds exactly the samples of an uninterrupted run (`plan_chunks`). Scores are aggregated from the logs alone (eval/scores.json,
 eval/item_scores.json), so the report never regenerates anything.
 """
 
