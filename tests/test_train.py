@@ -187,3 +187,6 @@ def test_whole_run_loss_counts_the_steps_before_the_checkpoint(tmp_path):
     state = json.loads((ckpt / "trainer_state.json").read_text())
     assert whole_run_loss(trainer_value, 6, state) == pytest.approx((4 * 2 + 2 * 2 + 1 + 1) / 6)
     assert whole_run_loss(0.7, 6, None) == 0.7  # not resumed: Trainer's value is already right
+    # killed after the last checkpoint: the rerun trains no step (Trainer reports 0.0), the loss is the logged one
+    last = {"global_step": 4, "log_history": [{"loss": 4.0, "step": 2}, {"loss": 2.0, "step": 4}]}
+    assert whole_run_loss(0.0, 4, last) == pytest.approx(3.0)
