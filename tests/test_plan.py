@@ -8,7 +8,7 @@ import pytest
 
 from kit import recipe as R
 from kit.hardware import Hardware
-from kit.plan import format_plan, make_plan, n_eval_items
+from kit.plan import BENCH_SIZES, HF_DECODE_S_PER_LAYER, format_plan, make_plan, n_eval_items
 from tests.conftest import ROOT, run_kit
 
 RECIPES = sorted(p.name for p in (ROOT / "recipes").glob("*.yaml"))
@@ -55,4 +55,155 @@ def test_rollouts_without_vllm_are_planned_slower():
     slow = make_plan(R.load(ROOT / "recipes" / "qwen3-4b.yaml", ["grpo.use_vllm=false"]), H100, "bfloat16")
     minutes = {p: next(st.minutes for st in plan.stages if st.name == "train_grpo") for p, plan in
                (("fast", fast), ("slow", slow))}
-    assert minutes["slow"] > 5 * minutes["fast"], minutes
+    # one generate call per rollout batch (TRL), each decode step at least the measured per-layer floor
+    rollouts = next(st.sizes["rollouts"] for st in slow.stages if st.name == "train_grpo")
+    floor_s = rollouts * 2048 * HF_DECODE_S_PER_LAYER * 36  # qwen3-4b.yaml: 2048-token cap, 36 layers
+    assert minutes["slow"] * 60 >= floor_s > minutes["fast"] * 60, (minutes, floor_s)
+    assert minutes["slow"] > 2 * minutes["fast"], minutes
+
+
+# --- #12: TRL's real batching, plans per card, presets that finish -------------------------------------------
+
+import json
+import re
+
+from kit.hardware import GPU_PRESETS, choose_dtype
+from kit.plan import plan_json, rollout_of
+
+CARDS = list(GPU_PRESETS)
+HEADER_ENTRY = re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, CARDS)) + r"): (?:([\d.]+) h|does not fit)")
+
+
+def _plan(name: str, overrides: list[str] | None = None, gpu: str = "h100"):
+    preset = GPU_PRESETS[gpu]
+    r = R.load(ROOT / "recipes" / name, overrides or [])
+    return r, make_plan(r, preset.hw, choose_dtype(r.model.dtype, preset.hw), vllm_available=preset.vllm)
+
+
+def _stage(plan, name):
+    return next(st for st in plan.stages if st.name == name)
+
+
+def test_rollout_batch_is_what_trl_resolves(tmp_path):
+    """The plan's generation batch is TRL's generation_batch_size for the same per-device batch, accumulation
+    and steps_per_generation (trl/trainer/grpo_config.py:1085-1099), default and the 14B's rollout reuse."""
+    from trl import GRPOConfig
+
+    for name in ("qwen3-0.6b-t4.yaml", "qwen3-14b.yaml"):
+        r = R.load(ROOT / "recipes" / name)
+        g, ro = r.grpo, rollout_of(r)
+        cfg = GRPOConfig(output_dir=str(tmp_path), use_cpu=True, per_device_train_batch_size=ro.micro_batch,
+                         gradient_accumulation_steps=g.grad_accum, steps_per_generation=g.steps_per_generation,
+                         num_generations=g.num_generations, num_iterations=g.num_iterations, report_to="none")
+        assert (cfg.generation_batch_size, cfg.steps_per_generation) == (ro.generation_batch, ro.steps_per_generation)
+    # the 14B recipe reproduces the paper's reuse: 512-prompt rollouts x 16, 16 updates of 32 prompts each
+    assert (ro.prompts_per_generation, ro.generation_batch, ro.prompts_per_optimizer_step) == (512, 8192, 32)
+    assert ro.generations(16) == 1 and ro.generations(17) == 2
+
+
+def test_kit_grpo_config_has_the_planned_rollout(tmp_path):
+    """The GRPOConfig the kit builds (kit/train/grpo.py) generates the batch the plan counts."""
+    from kit.train.grpo import grpo_config
+
+    r = R.load(ROOT / "recipes" / "qwen3-0.6b-t4.yaml", ["grpo.optim=adamw_torch"])
+    cfg = grpo_config(r, Hardware(False, "cpu", (0, 0), 0.0, False), tmp_path, 100, [1.0, 0.0])
+    ro = rollout_of(r)
+    assert (cfg.per_device_train_batch_size, cfg.generation_batch_size) == (ro.micro_batch, ro.generation_batch)
+
+
+def test_14b_plan_counts_the_rollout_kv_cache():
+    r, plan = _plan("qwen3-14b.yaml")
+    grpo = _stage(plan, "train_grpo")
+    kv_per_token = 2 * 40 * 8 * 128 * 2
+    seqs, seq_len = 8192, r.data.max_prompt_tokens + r.grpo.max_completion_length
+    assert grpo.sizes["rollout_kv_gb"] == pytest.approx(seqs * seq_len * kv_per_token / 2**30, rel=0.01)
+    assert grpo.sizes["vllm_waves"] > 1  # vLLM's pool holds a fraction of it: the batch runs in waves
+    # vLLM reserves its share up front: the peak is that share plus training beside it
+    assert grpo.peak_gb > r.model.gpu_memory_utilization * GPU_PRESETS["h100"].hw.vram_gb
+    assert not plan.too_big, plan.too_big
+    # without vLLM the whole rollout batch is one generate call: refused, naming the knob
+    _, hf = _plan("qwen3-14b.yaml", ["grpo.use_vllm=false"])
+    assert hf.too_big and hf.too_big.startswith("train_grpo") and "grpo.steps_per_generation" in hf.too_big
+
+
+def test_decoding_is_counted_once_per_rollout_batch():
+    """Same prompts per step and the same 64-sequence rollout, split into 8 or 4 accumulation steps: TRL decodes
+    once per rollout either way, so the plan's GRPO time barely moves (it used to scale with grad_accum)."""
+    _, a = _plan("qwen3-0.6b-t4.yaml", ["grpo.grad_accum=8", "grpo.prompts_per_step=1"], "t4")
+    _, b = _plan("qwen3-0.6b-t4.yaml", ["grpo.grad_accum=4", "grpo.prompts_per_step=2"], "t4")
+    ga, gb = _stage(a, "train_grpo"), _stage(b, "train_grpo")
+    assert ga.sizes["rollouts"] == gb.sizes["rollouts"] == a.grpo_steps == b.grpo_steps
+    assert ga.minutes == pytest.approx(gb.minutes, rel=0.05)
+    # reusing each rollout for twice as many optimizer steps halves the rollouts
+    _, reuse = _plan("qwen3-0.6b-t4.yaml", ["grpo.steps_per_generation=16"], "t4")
+    assert _stage(reuse, "train_grpo").sizes["rollouts"] == math.ceil(a.grpo_steps / 2)
+
+
+def test_chunked_generate_trades_memory_for_time():
+    """Without vLLM the kit splits TRL's one generate call into grpo.generation_chunk-sized calls
+    (kit/train/rollouts.py chunk_generate): less KV cache at once, one decode pass per chunk."""
+    _, one = _plan("qwen3-0.6b-t4.yaml", ["grpo.generation_chunk=64"], "t4")
+    _, eight = _plan("qwen3-0.6b-t4.yaml", ["grpo.generation_chunk=8"], "t4")
+    g1, g8 = _stage(one, "train_grpo"), _stage(eight, "train_grpo")
+    assert (g1.sizes["generate_calls"], g8.sizes["generate_calls"]) == ("1 x 64 seqs", "8 x 8 seqs")
+    assert g8.peak_gb < g1.peak_gb and g8.minutes > 3 * g1.minutes
+
+
+def test_vllm_share_leaves_room_for_training():
+    _, tight = _plan("qwen3-8b.yaml", ["model.gpu_memory_utilization=0.6"], "a100-40gb")
+    assert tight.too_big and "model.gpu_memory_utilization" in tight.too_big
+    _, ok = _plan("qwen3-8b.yaml", [], "a100-40gb")
+    assert not ok.too_big, ok.too_big
+
+
+def test_t4_preset_finishes_in_three_hours():
+    r, plan = _plan("qwen3-0.6b-t4.yaml", gpu="t4")
+    assert not plan.too_big, plan.too_big
+    assert plan.total_minutes <= 180
+    for name in ("train_sft", "train_grpo", "eval", "probe"):
+        assert _stage(plan, name).minutes > 0
+    assert all(n >= min(50, BENCH) for n, BENCH in ((plan.eval_items[b], BENCH_SIZES[b]) for b in plan.eval_items))
+    assert not r.grpo.use_vllm and r.eval.engine == "hf"  # no vLLM on a T4 in the kit's stack
+
+
+def test_dry_run_for_a_card_text_and_json(tmp_path):
+    recipe = str(ROOT / "recipes" / "qwen3-0.6b-t4.yaml")
+    text = run_kit(recipe, f"output_dir={tmp_path}", "--dry-run", "--gpu", "t4")
+    assert text.returncode == 0, text.stderr
+    assert "Tesla T4" in text.stdout and re.search(r"^total: .*fits: yes$", text.stdout.splitlines()[-1])
+    res = run_kit(recipe, f"output_dir={tmp_path}", "--dry-run", "--gpu", "t4", "--json")
+    assert res.returncode == 0, res.stderr
+    plan = json.loads(res.stdout)
+    assert plan["fits"] is True and plan["refusal"] is None
+    stages = {s["name"]: s for s in plan["stages"]}
+    assert {"train_sft", "train_grpo", "eval", "probe"} <= set(stages)
+    assert stages["train_grpo"]["peak_gb"] > 0 and stages["train_grpo"]["seconds"] > 0
+    assert plan["total_seconds"] == pytest.approx(sum(s["seconds"] or 0 for s in plan["stages"]), abs=1)
+    assert not any(tmp_path.iterdir())
+    bad = run_kit(recipe, f"output_dir={tmp_path}", "--gpu", "t4")
+    assert bad.returncode == 2 and "--dry-run" in bad.stderr
+
+
+def test_dry_run_json_names_the_refusal(tmp_path):
+    res = run_kit(str(ROOT / "recipes" / "qwen3-14b.yaml"), f"output_dir={tmp_path}", "--dry-run", "--gpu", "t4",
+                  "--json")
+    plan = json.loads(res.stdout)
+    assert plan["fits"] is False and "lower" in plan["refusal"]
+
+
+@pytest.mark.parametrize("name", [n for n in RECIPES if n not in ("toy.yaml", "smoke.yaml")])
+def test_recipe_header_states_planned_hours_per_card(name):
+    """Every GPU recipe's header gives the planned wall time on every card, as the dry-run plans it now."""
+    header = "".join(line for line in (ROOT / "recipes" / name).read_text().splitlines(keepends=True)
+                     if line.startswith("#"))
+    entries: dict[str, str | None] = {}
+    for m in HEADER_ENTRY.finditer(header):  # the first entry per card is the recipe's own planned hours
+        entries.setdefault(m.group(1), m.group(2))
+    assert set(entries) == set(CARDS), f"{name}: header lacks planned hours for {set(CARDS) - set(entries)}"
+    for card, hours in entries.items():
+        _, plan = _plan(name, gpu=card)
+        if hours is None:
+            assert plan.too_big, f"{name} on {card}: header says it does not fit, the plan fits"
+        else:
+            assert not plan.too_big, f"{name} on {card}: {plan.too_big}"
+            assert float(hours) == pytest.approx(plan.total_minutes / 60, rel=0.05, abs=0.1), (name, card)
