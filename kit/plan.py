@@ -424,6 +424,7 @@ def _grpo_stage(recipe, plan: Plan, cost: _Cost | None, vram, refuse, ro: Rollou
             gen_side = cost.kv(per_call * seq_len) + max(prefill, per_call * VOCAB * 4 * 2)
         calls, vllm = math.ceil(ro.generation_batch / per_call), False
         sizes["generate_calls"] = f"{calls} x {per_call} seqs"
+        sizes["call_kv_gb"] = _gb(cost.kv(per_call * seq_len))
         peak = cost.weights + cost.lora + max(gen_side, cost.act(ro.micro_batch * seq_len)) + cost.context
         if vram and peak > vram:
             refuse("train_grpo", peak, vram,
