@@ -12,8 +12,10 @@
 #                the cap, the worst case): steady-state step time and peak VRAM vs the plan for this card
 #   grpo-4b      GRPO at the 4B recipe's real generation batch (vLLM is not on the lent machine: HF path, rollouts
 #                capped to fit the time limit): peak VRAM vs the plan
+# PARTS="smoke grpo-t4" runs a subset (a second call in the same session); GRPO_T4_LIMIT sets that part's limit.
 set -u
 OUT=${OUT:-device-out}; mkdir -p "$OUT"
+PARTS=${PARTS:-versions smoke decode grpo-t4 grpo-4b}
 t0=$(date +%s)
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
   >"$OUT/pip.log" 2>&1 || { echo "wheel install failed"; tail -5 "$OUT/pip.log"; exit 3; }
@@ -21,6 +23,7 @@ export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TRANSFORMER
   HF_HUB_DISABLE_TELEMETRY=1 KIT_CACHE=/tmp/kit-cache TOKENIZERS_PARALLELISM=false
 part() {  # part NAME SECONDS COMMAND...: run with a limit, log to $OUT/NAME.log, print a one-line verdict
   local name=$1 limit=$2; shift 2
+  case " $PARTS " in *" $name "*) ;; *) return 0 ;; esac
   local s=$(date +%s)
   timeout "$limit" "$@" >"$OUT/$name.log" 2>&1
   local rc=$?
@@ -40,8 +43,9 @@ part smoke 80 python3 -m kit.run recipes/smoke.yaml output_dir=/tmp/kit-runs
 cp /tmp/kit-runs/smoke/report.md "$OUT/smoke-report.md" 2>/dev/null
 part decode 100 python3 -m kit.gpucheck --decode 0.6b,4b --batches 1,16,64 --new-tokens 48 --out "$OUT/decode.json"
 T4=recipes/qwen3-0.6b-t4.yaml; [ -f "$T4" ] || T4=recipes/qwen3-0.6b.yaml
-part grpo-t4 130 python3 -m kit.gpucheck --recipes "$(basename "$T4" .yaml)" --steps 2 --skip-sft \
-  --set grpo.use_vllm=false --out "$OUT/grpo-t4.json"
+part grpo-t4 "${GRPO_T4_LIMIT:-130}" python3 -m kit.gpucheck --recipes "$(basename "$T4" .yaml)" --steps 2 --skip-sft \
+  --set grpo.use_vllm=false --work /tmp --out "$OUT/grpo-t4.json"
+for f in /tmp/tmp*/gpucheck-*/arms/grpo/train_log.jsonl; do [ -f "$f" ] && cp "$f" "$OUT/grpo-t4-train_log.jsonl"; done
 part grpo-4b 120 python3 -m kit.gpucheck --recipes qwen3-4b --steps 1 --skip-sft --set grpo.use_vllm=false \
   --set grpo.max_completion_length=512 --out "$OUT/grpo-4b.json"
 echo "== total $(( $(date +%s) - t0 )) s"

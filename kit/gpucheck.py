@@ -184,6 +184,10 @@ def check_decode(recipe_path: Path, shape: str, batches: list[int], new_tokens: 
     model, tok, backend = load_base(recipe, hw, Path(os.environ.get("KIT_CACHE") or work / ".cache"))
     engine = HFEngine(model, tok, max(batches))
     engine.select("base")
+    if hw.cuda:  # the random model was built in 16-bit on the GPU: count only the loaded model and decoding
+        import torch
+
+        torch.cuda.reset_peak_memory_stats()
     result.update({"shape": shape, "layers": layers, "backend": backend, "dtype": dtype,
                    "load_in_4bit": recipe.model.load_in_4bit, "new_tokens": new_tokens, "batches": {}})
     save()
@@ -211,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="recipe override applied to every recipe checked (repeatable)")
     ap.add_argument("--out", default="gpucheck.json")
+    ap.add_argument("--work", default=None, help="keep the work folder (training logs, health) here instead of a "
+                                                 "temporary one: what a time limit cuts off is still there")
     ap.add_argument("--skip-sft", action="store_true", help="GRPO only (no SFT steps, no generation batch)")
     ap.add_argument("--decode", default=None, metavar="SHAPES",
                     help="instead of training: decode step time of the HF engine for these shapes (e.g. 0.6b,4b), "
@@ -238,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise KitError(f"no recipe {path}")
             row: dict[str, Any] = {"recipe": name}
             rows.append(row)
-            with tempfile.TemporaryDirectory() as work:
+            with tempfile.TemporaryDirectory(dir=args.work) as work:
                 try:
                     check_recipe(path, args.shapes, args.steps, Path(work), args.overrides, row, save, args.skip_sft)
                 except KitError:
