@@ -129,8 +129,9 @@ def test_14b_plan_counts_the_rollout_kv_cache():
 def test_decoding_is_counted_once_per_rollout_batch():
     """Same prompts per step and the same 64-sequence rollout, split into 8 or 4 accumulation steps: TRL decodes
     once per rollout either way, so the plan's GRPO time barely moves (it used to scale with grad_accum)."""
-    _, a = _plan("qwen3-0.6b-t4.yaml", ["grpo.grad_accum=8", "grpo.prompts_per_step=1"], "t4")
-    _, b = _plan("qwen3-0.6b-t4.yaml", ["grpo.grad_accum=4", "grpo.prompts_per_step=2"], "t4")
+    one = ["grpo.steps_per_generation=null", "grpo.generation_chunk=64"]  # TRL's default: S = grad_accum
+    _, a = _plan("qwen3-0.6b-t4.yaml", ["grpo.grad_accum=8", "grpo.prompts_per_step=1", *one], "t4")
+    _, b = _plan("qwen3-0.6b-t4.yaml", ["grpo.grad_accum=4", "grpo.prompts_per_step=2", *one], "t4")
     ga, gb = _stage(a, "train_grpo"), _stage(b, "train_grpo")
     assert ga.sizes["rollouts"] == gb.sizes["rollouts"] == a.grpo_steps == b.grpo_steps
     assert ga.minutes == pytest.approx(gb.minutes, rel=0.05)
@@ -144,8 +145,8 @@ def test_chunked_generate_trades_memory_for_time():
     (kit/train/rollouts.py chunk_generate): less KV cache at once, one decode pass per chunk."""
     _, one = _plan("qwen3-0.6b-t4.yaml", ["grpo.generation_chunk=64"], "t4")
     _, eight = _plan("qwen3-0.6b-t4.yaml", ["grpo.generation_chunk=8"], "t4")
-    g1, g8 = _stage(one, "train_grpo"), _stage(eight, "train_grpo")
-    assert (g1.sizes["generate_calls"], g8.sizes["generate_calls"]) == ("1 x 64 seqs", "8 x 8 seqs")
+    g1, g8 = _stage(one, "train_grpo"), _stage(eight, "train_grpo")  # rollout batches of 128 prompts x 8
+    assert (g1.sizes["generate_calls"], g8.sizes["generate_calls"]) == ("16 x 64 seqs", "128 x 8 seqs")
     assert g8.peak_gb < g1.peak_gb and g8.minutes > 3 * g1.minutes
 
 
