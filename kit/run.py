@@ -229,6 +229,10 @@ def _main(args: argparse.Namespace) -> int:
         return 0
     if plan.too_big:
         raise KitError(f"{plan.too_big} (see --dry-run)")
+    if "eval" in selected and "livecodebench" in recipe.eval.benchmarks:
+        from kit.eval.sandbox import isolation_level
+
+        isolation_level()  # a code sandbox that would refuse its weak mode says so now, not after hours of training
 
     from kit.rundir import claim, disk_errors, locked
 

@@ -434,3 +434,18 @@ def test_an_interrupted_fresh_redoes_rather_than_trusts(tmp_path, capsys, stub_s
     rc, _, _ = kit_run(capsys, tmp_path, "--fresh", "--stages", "eval")
     assert rc == 130
     assert not any((run_dir / "manifests" / f"{n}.json").exists() for n in ("eval", "probe", "report"))
+
+
+def test_a_sandbox_that_would_refuse_stops_the_run_before_training(tmp_path, capsys, stub_stages, monkeypatch):
+    """LiveCodeBench needs the code sandbox: where it would refuse its weak mode (no namespaces, no opt-in), the run
+    says so at start, before any stage (hours of training) runs, and leaves no run folder behind."""
+    from kit.eval.sandbox import api
+
+    monkeypatch.setenv("KIT_SANDBOX_FORCE_WEAK", "1")
+    monkeypatch.delenv("KIT_SANDBOX_ALLOW_WEAK", raising=False)
+    monkeypatch.setattr(api, "_PROBED", {})
+    rc, _, err = kit_run(capsys, tmp_path / "out")
+    assert rc == 2 and "KIT_SANDBOX_ALLOW_WEAK" in one_line(err)
+    assert stub_stages == [] and not (tmp_path / "out").exists()
+    rc, _, err = kit_run(capsys, tmp_path / "out", "--stages", "data")  # no eval selected: no sandbox needed
+    assert rc == 0 and stub_stages == ["data"], err

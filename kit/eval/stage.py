@@ -19,6 +19,7 @@ from kit.chat import render_prompt, split_thinking
 from kit.eval import benchmarks
 from kit.eval.benchmarks.base import Benchmark, Decode, Item, load_rows, select_items
 from kit.eval.engine import make_engine, stable_seed
+from kit.eval.engine_vllm import reference_engine, release
 from kit.errors import KitError
 
 
@@ -197,12 +198,13 @@ def run(ctx) -> dict[str, Any]:
         engine.select(name)
         for b in benches:
             evaluate_one(engine, name, b, subsets[b.name], recipe, out / "samples" / name / f"{b.name}.jsonl")
+    release(engine)  # a vLLM engine holds its memory share until torn down; the next model needs it
     del engine, model
-    for name in recipe.compare:  # audited full models: one load each
-        ref_model = ctx.reference_model(name)
-        ref_engine = make_engine("hf", ref_model, tok, recipe.eval.batch_size)
+    for name in recipe.compare:  # audited full models: one load each (their own vLLM engine, bf16 where they fit)
+        ref_engine, ref_model = reference_engine(ctx, name, tok, recipe.eval.batch_size)
         for b in benches:
             evaluate_one(ref_engine, name, b, subsets[b.name], recipe, out / "samples" / name / f"{b.name}.jsonl")
+        release(ref_engine)
         del ref_engine, ref_model
     scores: dict[str, Any] = {}
     per_item: dict[str, Any] = {}
