@@ -314,7 +314,8 @@ def make_plan(recipe, hw: Hardware, dtype: str, available_problems: int | None =
     on_gpu = hw.cuda or recipe.model.id != "tiny-random-qwen3"
     refused = None
     try:  # planned without a GPU for a real model: for the H100-class card the times assume
-        ro = rollout_of(recipe, hw if hw.cuda or not on_gpu else None) if "grpo" in recipe.arms else _derived_rollout(recipe)
+        ro = rollout_of(recipe, hw if hw.cuda or not on_gpu else None) if "grpo" in recipe.arms \
+            else _derived_rollout(recipe)
     except KitError as exc:
         ro, refused = _derived_rollout(recipe), f"train_grpo: {exc}"
     sft_steps = s.max_steps or max(1, math.ceil(problems * s.epochs / (s.batch_size * s.grad_accum)))
@@ -430,8 +431,8 @@ def _grpo_stage(recipe, plan: Plan, cost: _Cost | None, vram, refuse, ro: Rollou
             refuse("train_grpo", peak, vram,
                    f"generate calls of {per_call} sequences x {seq_len} tokens (KV cache "
                    f"{_gb(cost.kv(per_call * seq_len)):.1f} GB) beside training",
-                   "lower grpo.generation_chunk (or grpo.steps_per_generation, grpo.grad_accum, grpo.prompts_per_step), "
-                   "grpo.max_completion_length, or use grpo.use_vllm=true")
+                   "lower grpo.generation_chunk (or grpo.steps_per_generation, grpo.grad_accum, "
+                   "grpo.prompts_per_step), grpo.max_completion_length, or use grpo.use_vllm=true")
         if cost.on_gpu:
             plan.notes.append(f"GRPO rollouts without vLLM: {calls} generate call(s) of {per_call} sequences per "
                               f"rollout, planned at >= {HF_DECODE_S_PER_LAYER * 1e3:.2f} ms per layer per decode step "
@@ -477,7 +478,8 @@ def _eval_stage(recipe, plan: Plan, cost: _Cost | None, vram, refuse, benchmarks
         peak = share + adapters + cost.act(e.batch_size * 256) + cost.context
         one = cost.weights + cost.kv(EVAL_PROMPT_TOKENS + longest) + VLLM_OVERHEAD_GB * 2**30
         if vram and one > share:  # a chunk larger than vLLM's KV pool runs in waves; one sequence must fit
-            refuse("eval", one, share, f"vLLM's weights plus one sequence's KV cache ({EVAL_PROMPT_TOKENS + longest} tokens)",
+            refuse("eval", one, share,
+                   f"vLLM's weights plus one sequence's KV cache ({EVAL_PROMPT_TOKENS + longest} tokens)",
                    "raise model.gpu_memory_utilization or lower eval.max_new_tokens")
     else:
         peak = cost.weights + adapters + kv + e.batch_size * VOCAB * 4 * 2 + cost.context
