@@ -21,7 +21,8 @@ Estimates (a documented model, checked against `python -m kit.gpucheck` figures 
 - time: 6·N FLOPs per trained token and 2·N per scored or prefilled token at a sustained rate per card class,
   plus decoding: every sequence runs to its token cap (worst case), one decode step reads the weights and the
   KV cache in flight once (memory-bandwidth bound), and without vLLM a step costs at least
-  HF_DECODE_S_PER_LAYER per layer (measured), plus a fixed per-optimizer-step overhead. Downloads and model
+  HF_DECODE_S_PER_LAYER per layer (measured on an H100, confirmed within 0-14 % on an H200), plus a fixed
+  per-optimizer-step overhead and a one-off first-step warm-up per training stage (measured). Downloads and model
   loading are not counted.
 """
 
@@ -61,9 +62,13 @@ SPEED = {"cpu": (3e10, 2e10, 0.25), "gpu": (1.5e14, 1.5e12, 0.05), "T4": (2e13, 
 # Without vLLM (transformers/unsloth `generate`), a GPU decode step is bound by per-layer kernel launches and
 # Python, not by memory bandwidth: on an H100 a 4-bit Qwen3-4B (36 layers) took <= 45 ms per decode step at
 # batch 8 in GRPO rollouts (kit.gpucheck, 2026-11-28, first step incl. compilation; docs/benchmarks.md),
-# ~30x the bandwidth bound. Used as a floor per layer for the non-vLLM paths on every card (an upper-bound
-# calibration from an H100 host; a slower host CPU, as on Colab, may be slower still).
+# ~30x the bandwidth bound. Used as a floor per layer for the non-vLLM paths on every card. Checked on an H200
+# (kit.gpucheck --decode, 2026-11-30): 1.10-1.25 ms per layer at batch 16-64 for 0.6B and 4B. A slower host CPU,
+# as on Colab, may be slower still.
 HF_DECODE_S_PER_LAYER = 1.25e-3
+# One-off compilation and warm-up of a GPU training stage (unsloth compiles per block on the first step): the first
+# GRPO step of the 0.6B T4 preset took 72.1 s on an H200 where the plan gave 29.1 s (docs/benchmarks.md, 2026-11-30).
+FIRST_STEP_S = 45.0
 # Prompt tokens assumed per evaluation sequence (CoQA stories and LiveCodeBench problems are the long ones).
 EVAL_PROMPT_TOKENS = 1024
 # vLLM runs at most this many sequences at once (its default max_num_seqs) and keeps ~1 GB of its share for
@@ -271,6 +276,7 @@ class _Cost:
         offload = on_gpu and recipe.model.backend in ("auto", "unsloth")
         self.kept = 0 if offload else shape.layers  # unsloth offloads checkpointed layer inputs to CPU RAM
         self.context = CUDA_CONTEXT_GB * 2**30 if hw.cuda else 0.3 * 2**30
+        self.warmup = FIRST_STEP_S if on_gpu else 0.0  # per training stage
 
     def act(self, tokens: int) -> float:
         """Training/forward activations for `tokens` tokens in one micro-batch."""
@@ -375,7 +381,7 @@ def _sft_stage(recipe, plan: Plan, cost: _Cost | None, vram, refuse) -> StagePla
     if vram and peak > vram:
         refuse("train_sft", peak, vram, f"a micro-batch of {s.batch_size} x {s.max_length} tokens",
                "lower sft.batch_size (raise sft.grad_accum to keep the batch) or sft.max_length")
-    sec = cost.train_seconds(plan.sft_steps * s.grad_accum * toks) + plan.sft_steps * cost.overhead
+    sec = cost.train_seconds(plan.sft_steps * s.grad_accum * toks) + plan.sft_steps * cost.overhead + cost.warmup
     return StagePlan("train_sft", sizes, _gb(peak), round(sec / 60, 2))
 
 
@@ -441,7 +447,8 @@ def _grpo_stage(recipe, plan: Plan, cost: _Cost | None, vram, refuse, ro: Rollou
     trained = plan.grpo_steps * ro.grad_accum * ro.micro_batch * seq_len
     # old log-probs: one scoring pass over each generation batch when it serves more than one optimizer step
     rescore = ro.generation_batch * seq_len if ro.steps_per_generation * ro.num_iterations > ro.grad_accum else 0
-    sec = gens * (decode + cost.score_seconds(rescore)) + cost.train_seconds(trained) + plan.grpo_steps * cost.overhead
+    sec = (gens * (decode + cost.score_seconds(rescore)) + cost.train_seconds(trained) + plan.grpo_steps * cost.overhead
+           + cost.warmup)
     return StagePlan("train_grpo", sizes, _gb(peak), round(sec / 60, 2))
 
 
