@@ -10,8 +10,9 @@
 #   smoke        the whole pipeline on CUDA with the tiny model (unsloth backend): the new code paths run
 #   decode       the HF engine's seconds per decode step at batch 1/16/64 for the 0.6B and 4B shapes (4-bit),
 #                against the memory-bandwidth bound: calibrates the plan's non-vLLM decode model
-#   grpo-t4      GRPO at the T4 preset's real rollout batch and length (random weights: every completion runs to
-#                the cap, the worst case): steady-state step time and peak VRAM vs the plan for this card
+#   grpo-t4      GRPO at the T4 preset's micro-batch, chunk and length, one rollout per optimizer step
+#                (steps_per_generation=8: the preset's 16-step reuse makes a first step of ~7 min; random weights:
+#                every completion runs to the cap, the worst case): first and second step time, peak VRAM vs the plan
 #   grpo-4b      GRPO at the 4B recipe's real generation batch (vLLM is not on the lent machine: HF path, rollouts
 #                capped to fit the time limit): peak VRAM vs the plan
 # PARTS="smoke grpo-t4" runs a subset (a second call in the same session); GRPO_T4_LIMIT sets that part's limit.
@@ -46,7 +47,7 @@ cp /tmp/kit-runs/smoke/report.md "$OUT/smoke-report.md" 2>/dev/null
 part decode 100 python3 -m kit.gpucheck --decode 0.6b,4b --batches 1,16,64 --new-tokens 48 --out "$OUT/decode.json"
 T4=recipes/qwen3-0.6b-t4.yaml; [ -f "$T4" ] || T4=recipes/qwen3-0.6b.yaml
 part grpo-t4 "${GRPO_T4_LIMIT:-130}" python3 -m kit.gpucheck --recipes "$(basename "$T4" .yaml)" --steps 2 --skip-sft \
-  --set grpo.use_vllm=false --work /tmp --out "$OUT/grpo-t4.json"
+  --set grpo.use_vllm=false --set grpo.steps_per_generation=8 --work /tmp --out "$OUT/grpo-t4.json"
 for f in /tmp/tmp*/gpucheck-*/arms/grpo/train_log.jsonl; do [ -f "$f" ] && cp "$f" "$OUT/grpo-t4-train_log.jsonl"; done
 part grpo-4b 120 python3 -m kit.gpucheck --recipes qwen3-4b --steps 1 --skip-sft --set grpo.use_vllm=false \
   --set grpo.max_completion_length=512 --out "$OUT/grpo-4b.json"
