@@ -228,6 +228,9 @@ class ProbeCfg:
     batch_size: int = knob(16, lo=1)
     token_samples: int = knob(100, lo=1, help="generations per benchmark for token shift (paper: 100)")
     bootstrap: int = knob(200, lo=0, help="resamples of texts for the shift intervals (0 = none)")
+    pca_texts: str = knob("kit", choices=("kit", "paper"),
+                          help="PCA-shift texts: 'kit' = the benchmark prompts; 'paper' = dataset columns joined as "
+                               "the paper's analyse_PCA_Shift.py does (solutions and answers included)")
     seed: int = knob(42, lo=0, hi=SEED_MAX)
 
 
@@ -245,9 +248,6 @@ class Recipe:
     run_name: Optional[str] = knob(None, help="folder under output_dir; default = name")
     output_dir: str = knob("outputs")
     seed: int = knob(0, lo=0, hi=SEED_MAX)
-    pca_texts: str = knob("kit", choices=("kit", "paper"),
-                          help="PCA-shift texts: 'kit' = the benchmark prompts; 'paper' = dataset columns joined as "
-                               "the paper's analyse_PCA_Shift.py does (solutions and answers included)")
     scale: float = knob(1.0, lo=1e-6, hi=1.0, help="share of the full study: data, eval items")
     arms: list[str] = knob(factory=lambda: ["sft", "grpo"])
     compare: dict[str, ModelRef] = knob(factory=dict, help="published full models to audit beside the base")

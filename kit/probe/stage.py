@@ -47,7 +47,7 @@ def probe_texts(recipe) -> tuple[list[str], list[str], list[str]]:
     from kit.probe.collect import sample_texts
     from kit.probe.paper_texts import paper_texts
 
-    mode = getattr(recipe.probe, "pca_texts", "kit")
+    mode = recipe.probe.pca_texts
     k, seed = recipe.probe.texts_per_benchmark, recipe.probe.seed
     texts, bench_of, group_of = [], [], []
     for name in recipe.eval.benchmarks:
@@ -156,7 +156,7 @@ def run(ctx) -> dict[str, Any]:
     n_boot = recipe.probe.bootstrap
     with clock("latent"):
         base = _features(model, tok, texts, recipe, "base", bench_of)
-    result: dict[str, Any] = {"texts": len(texts), "pca_texts": getattr(recipe.probe, "pca_texts", "kit"),
+    result: dict[str, Any] = {"texts": len(texts), "pca_texts": recipe.probe.pca_texts,
                               "benchmarks": list(dict.fromkeys(bench_of)),
                               "layers": int(base["masked"].shape[0]), "arms": {}}
     for arm in recipe.arms:
