@@ -172,7 +172,7 @@ def _derived_rollout(recipe) -> Rollout:
                    steps_per_generation=g.steps_per_generation or g.grad_accum,
                    num_iterations=g.num_iterations, num_generations=g.num_generations,
                    mode="vllm_unsloth" if g.use_vllm else "generate",
-                   chunk=getattr(g, "generation_chunk", None) or g.prompts_per_step * g.num_generations * g.grad_accum)
+                   chunk=g.generation_chunk or g.prompts_per_step * g.num_generations * g.grad_accum)
 
 
 def rollout_of(recipe, hw: Hardware | None = None) -> Rollout:

@@ -123,7 +123,7 @@ def rl_problem_count(recipe, shared: int) -> int:
     released sets' ratio (48.8K / 39.9K), so `scale=1` gives the full 48.8K and `data.num_problems` keeps
     meaning the SFT (shared) count.
     """
-    if getattr(recipe.data, "rl_problems", "shared") != "all":
+    if recipe.data.rl_problems != "all":
         return shared
     return max(shared, round(shared * FULL_SIZES["math_rl_48k"] / FULL_SIZES["math_sft_40K"]))
 
