@@ -84,3 +84,26 @@ def test_report_md_and_html_show_the_runs_values_and_follow_a_change(tmp_path):
     md, page = (run_dir / "report.md").read_text(), (run_dir / "report.html").read_text()
     assert "| SFT / RL learning-rate ratio | 50x (5e-5 / 1e-6) [§5.2, §5.3, §8] | 50x | yes |" in md
     assert "<td>50x</td>" in page and "<td>10x</td>" not in page
+
+
+
+def test_a_corrupt_result_or_manifest_is_a_one_line_error(tmp_path):
+    """Rebuilding a report over a cut-off scores.json or manifest names the file and the fix (kit.report prints
+    a KitError as one line, exit 2) instead of a JSON traceback."""
+    import pytest
+
+    from kit.errors import KitError
+
+    run_dir = tmp_path / "run"
+    _fake_run(run_dir, R.from_dict({"name": "run"}).to_dict())
+    good = (run_dir / "eval" / "scores.json").read_text()
+    (run_dir / "eval" / "scores.json").write_text(good[:20])
+    with pytest.raises(KitError, match=r"scores\.json' is unreadable .*--fresh --stages eval"):
+        build(run_dir)
+    (run_dir / "eval" / "scores.json").write_text(good)
+    (run_dir / "manifests").mkdir()
+    (run_dir / "manifests" / "eval.json").write_text('{"stage": "ev')
+    with pytest.raises(KitError, match=r"eval\.json' is unreadable .*--fresh --stages eval"):
+        build(run_dir)
+    (run_dir / "manifests" / "eval.json").unlink()
+    build(run_dir)  # the same folder with intact files builds

@@ -22,7 +22,16 @@ GROUP_NAME = {"math": "Math", "other": "Other reasoning", "non": "Non-reasoning"
 
 
 def _load_json(path: Path) -> Any:
-    return json.loads(path.read_text()) if path.exists() else None
+    """A stage's JSON output, or None when absent; a cut-off or garbage file is a one-line error (the report must not
+    be built from half a result)."""
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError):
+        stage = {"eval": "eval", "probe": "probe"}.get(path.parent.name, "the stage that writes it")
+        raise KitError(f"'{path}' is unreadable (truncated or not JSON); redo {stage} with --fresh --stages "
+                       f"{stage if stage in ('eval', 'probe') else '<stage>'}") from None
 
 
 def _pct(x: float | None, digits: int = 1) -> str:
@@ -202,7 +211,10 @@ def build(run_dir: str | Path) -> dict[str, Any]:
     analysis = analyse(run_dir, recipe, scores, per_item)
     (run_dir / "analysis.json").write_text(json.dumps(analysis, indent=1, default=float))
     probe = _load_json(run_dir / "probe" / "results.json")
-    found = {p.stem: json.loads(p.read_text()) for p in (run_dir / "manifests").glob("*.json")
+    from kit.stages import Ledger
+
+    ledger = Ledger(run_dir)  # a corrupt manifest is a one-line error there, not a traceback here
+    found = {p.stem: ledger.manifest(p.stem) for p in (run_dir / "manifests").glob("*.json")
              if not p.name.endswith(".started.json")}
     manifests = dict(sorted(found.items(), key=lambda kv: kv[1].get("started_at", 0)))  # pipeline order
     from kit.train.common import read_log
