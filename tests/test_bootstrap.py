@@ -199,3 +199,34 @@ def test_align_items_and_holm():
     adj = holm({"x": 0.01, "y": 0.04, "z": 0.03, "n": float("nan")})
     assert adj["x"] == pytest.approx(0.03) and adj["z"] == pytest.approx(0.06) and adj["y"] == pytest.approx(0.06)
     assert math.isnan(adj["n"])
+
+
+def test_seeded_outputs_are_pinned():
+    """Numbers computed before the generic statistics moved to kit.measure.stats (#11): a refactor of the
+    bootstrap, its random draws or the TI cores must reproduce them exactly (to rounding)."""
+    rng = np.random.default_rng(7)
+    names = [f"b{i}" for i in range(6)]
+    groups = dict(zip(names, ["math"] * 2 + ["other"] * 2 + ["non"] * 2))
+    items = {}
+    for j, b in enumerate(names):
+        u = rng.random(40)
+        items[b] = BenchmarkItems(
+            (u < 0.3 + 0.05 * j).astype(float), (u < 0.45 + 0.02 * j).astype(float), clusters=np.arange(40) // 2
+        )
+    r = bootstrap_ti(items, groups, n_boot=200, seed=3)
+    exact = pytest.approx
+    assert r["ti_v2"]["TI_other_ci"] == exact([21.08782247919506, 70.59369033801629], rel=1e-9)
+    assert r["ti_v2"]["TI_non_ci"] == exact([0.0, 55.07473895672462], rel=1e-9, abs=1e-9)
+    assert r["ti_v1"]["TI_other_ci"] == exact([8.215167548500874, 123.26777939042105], rel=1e-9)
+    assert r["groups"]["math"]["gain_ci"] == exact([5.0, 18.75], rel=1e-9)
+    assert r["benchmarks"]["b0"]["delta_ci"] == exact([2.5, 20.0], rel=1e-9)
+    assert r["benchmarks"]["b0"]["p_bootstrap"] == exact(0.05970149253731343, rel=1e-9)
+    assert r["benchmarks"]["b0"]["p_holm"] == exact(0.29850746268656714, rel=1e-9)
+    assert r["inconclusive_reasons"] == ["di_math_ci_includes_0", "ti_undefined_in_13.0%_of_replicates"]
+    pt = paired_test(items["b0"], n_boot=300, seed=5)
+    assert pt["delta_ci"] == exact([2.5, 20.0], rel=1e-9)
+    assert pt["p_bootstrap"] == exact(0.05647840531561462, rel=1e-9)
+    assert (pt["mcnemar"]["b"], pt["mcnemar"]["c"], pt["mcnemar"]["p_value"]) == (0, 4, 0.125)
+    ci = bootstrap_mean_ci([0.1, 0.5, 0.9, 0.3, 0.7, 0.2], clusters=[0, 0, 1, 1, 2, 2], n_boot=500, seed=1)
+    assert ci == exact([0.35, 0.6], rel=1e-9)
+    assert wilson_ci(3, 10) == exact([0.10779126740630102, 0.6032218525388546], rel=1e-12)
