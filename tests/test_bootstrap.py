@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 
 from kit.errors import KitError
-from kit.measure.bootstrap import (
+import kit.measure.bootstrap as ti_bootstrap
+from kit.measure.bootstrap import bootstrap_ti
+from kit.measure.stats import (
     BenchmarkItems,
     align_items,
     benchmark_score,
     bootstrap_mean_ci,
-    bootstrap_ti,
     holm,
     mcnemar_exact,
     paired_test,
@@ -230,3 +231,9 @@ def test_seeded_outputs_are_pinned():
     ci = bootstrap_mean_ci([0.1, 0.5, 0.9, 0.3, 0.7, 0.2], clusters=[0, 0, 1, 1, 2, 2], n_boot=500, seed=1)
     assert ci == exact([0.35, 0.6], rel=1e-9)
     assert wilson_ci(3, 10) == exact([0.10779126740630102, 0.6032218525388546], rel=1e-12)
+
+
+def test_old_import_path_still_works():
+    """The generic tests moved to kit.measure.stats (#11); kit.measure.bootstrap re-exports them for old callers."""
+    for name in ("BenchmarkItems", "align_items", "paired_test", "mcnemar_exact", "wilson_ci", "holm"):
+        assert getattr(ti_bootstrap, name) is globals()[name]

@@ -1,6 +1,8 @@
-"""Measurements on evaluation results: Transferability Index (ti) and paired bootstrap statistics (bootstrap)."""
+"""Measurements on evaluation results: Transferability Index (ti), its bootstrap (bootstrap) and generic paired
+statistics (stats)."""
 
-from kit.measure.bootstrap import BenchmarkItems, align_items, bootstrap_ti, mcnemar_exact, paired_test, wilson_ci
+from kit.measure.bootstrap import bootstrap_ti
+from kit.measure.stats import BenchmarkItems, align_items, mcnemar_exact, paired_test, wilson_ci
 from kit.measure.ti import GROUPS, group_averages, ti_both, ti_v1, ti_v2
 
 __all__ = [

@@ -27,8 +27,9 @@ Degenerate cases are never turned into inf and are always listed in ``flags``:
 * v1: a benchmark with base score 0 has an undefined relative gain; it is left out of its group's mean
   (flag ``zero_base:<b>``); mean relative math gain == 0 -> TI = nan (flag ``math_gain_zero``).
 
-The vectorised cores (``_v2_core``/``_v1_core``) work on [R, n_bench] arrays so the bootstrap can evaluate
-thousands of replicates at once; ``ti_v2``/``ti_v1`` are thin dict wrappers around them.
+The vectorised cores (``v2_core``/``v1_core``/``avg_core``, indexed by ``group_index``) work on [R, n_bench]
+arrays so the bootstrap (`kit.measure.bootstrap`) can evaluate thousands of replicates at once; ``ti_v2``/``ti_v1``
+are thin dict wrappers around them.
 """
 
 from __future__ import annotations
@@ -54,6 +55,11 @@ __all__ = [
     "ti_v2",
     "ti_v1",
     "ti_both",
+    "TARGET_GROUPS",
+    "group_index",
+    "v2_core",
+    "v1_core",
+    "avg_core",
 ]
 
 
@@ -85,7 +91,8 @@ def validate_scores(
     return sorted(base, key=lambda b: (GROUPS.index(groups[b]), b))
 
 
-def _group_index(names: list[str], groups: Mapping[str, str]) -> dict[str, np.ndarray]:
+def group_index(names: list[str], groups: Mapping[str, str]) -> dict[str, np.ndarray]:
+    """Column indices of each group's benchmarks in `names` (the column order of the cores' arrays)."""
     return {g: np.array([i for i, b in enumerate(names) if groups[b] == g], dtype=int) for g in GROUPS}
 
 
@@ -93,8 +100,11 @@ def _signed_sqrt(x: np.ndarray) -> np.ndarray:
     return np.sign(x) * np.sqrt(np.abs(x))
 
 
-def _v2_core(base: np.ndarray, model: np.ndarray, gidx: Mapping[str, np.ndarray], ddof: int = DEFAULT_DDOF) -> dict:
-    """Vectorised TI v2. base/model: [R, n] in %. Returns arrays of shape [R] (and [R, n] for per-benchmark)."""
+def v2_core(base: np.ndarray, model: np.ndarray, gidx: Mapping[str, np.ndarray], ddof: int = DEFAULT_DDOF) -> dict:
+    """Vectorised TI v2. base/model: [R, n] in %. Returns arrays of shape [R] (and [R, n] for per-benchmark).
+
+    One row per replicate: the point estimate (`ti_v2`, R = 1) and the bootstrap share this code, so both
+    handle degenerate groups identically."""
     base = np.asarray(base, dtype=float)
     model = np.asarray(model, dtype=float)
     R = base.shape[0]
@@ -157,8 +167,10 @@ def _v2_core(base: np.ndarray, model: np.ndarray, gidx: Mapping[str, np.ndarray]
     }
 
 
-def _v1_core(base: np.ndarray, model: np.ndarray, gidx: Mapping[str, np.ndarray]) -> dict:
-    """Vectorised TI v1 (mean relative gain per group, ratio to math). base/model: [R, n] in %."""
+def v1_core(base: np.ndarray, model: np.ndarray, gidx: Mapping[str, np.ndarray]) -> dict:
+    """Vectorised TI v1 (mean relative gain per group, ratio to math). base/model: [R, n] in %.
+
+    Shared by `ti_v1` (R = 1) and the bootstrap, like `v2_core`."""
     base = np.asarray(base, dtype=float)
     model = np.asarray(model, dtype=float)
     R = base.shape[0]
@@ -184,7 +196,8 @@ def _v1_core(base: np.ndarray, model: np.ndarray, gidx: Mapping[str, np.ndarray]
     return {"rel": rel, "gain": gain, "TI": ti, "zero_base": zero_base, "math_gain_zero": math_bad}
 
 
-def _avg_core(scores: np.ndarray, gidx: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+def avg_core(scores: np.ndarray, gidx: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Per group, the plain mean over its benchmarks of scores [R, n] -> [R] (nan for an empty group)."""
     scores = np.asarray(scores, dtype=float)
     return {
         g: (scores[:, idx].mean(axis=1) if len(idx) else np.full(scores.shape[0], np.nan)) for g, idx in gidx.items()
@@ -199,11 +212,11 @@ def group_averages(scores: Mapping[str, float], groups: Mapping[str, str]) -> di
     """Plain mean of the per-benchmark scores in each group (nan for a group with no benchmark)."""
     names = validate_scores(scores, scores, groups)
     arr = np.array([[float(scores[b]) for b in names]])
-    return {g: _f(v[0]) for g, v in _avg_core(arr, _group_index(names, groups)).items()}
+    return {g: _f(v[0]) for g, v in avg_core(arr, group_index(names, groups)).items()}
 
 
 def _averages_block(b: np.ndarray, m: np.ndarray, gidx) -> dict:
-    ab, am = _avg_core(b, gidx), _avg_core(m, gidx)
+    ab, am = avg_core(b, gidx), avg_core(m, gidx)
     return {
         "base_avg": {g: _f(ab[g][0]) for g in GROUPS},
         "model_avg": {g: _f(am[g][0]) for g in GROUPS},
@@ -225,10 +238,10 @@ def ti_v2(
     n_benchmarks {g}, flags (list of str).
     """
     names = validate_scores(base, model, groups)
-    gidx = _group_index(names, groups)
+    gidx = group_index(names, groups)
     b = np.array([[float(base[x]) for x in names]])
     m = np.array([[float(model[x]) for x in names]])
-    core = _v2_core(b, m, gidx, ddof=ddof)
+    core = v2_core(b, m, gidx, ddof=ddof)
     flags = []
     for g in GROUPS:
         if len(gidx[g]) == 0:
@@ -271,10 +284,10 @@ def ti_v1(base: Mapping[str, float], model: Mapping[str, float], groups: Mapping
     rel_gain_per_benchmark {b} (nan where base == 0), base_avg/model_avg/gain_avg {g}, flags.
     """
     names = validate_scores(base, model, groups)
-    gidx = _group_index(names, groups)
+    gidx = group_index(names, groups)
     b = np.array([[float(base[x]) for x in names]])
     m = np.array([[float(model[x]) for x in names]])
-    core = _v1_core(b, m, gidx)
+    core = v1_core(b, m, gidx)
     flags = [f"group_missing:{g}" for g in GROUPS if len(gidx[g]) == 0]
     flags += [f"zero_base:{x}" for i, x in enumerate(names) if core["zero_base"][0, i]]
     for g in GROUPS:
