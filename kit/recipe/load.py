@@ -1,0 +1,266 @@
+"""Loading a recipe: YAML (with `base:` inheritance), dotted CLI overrides, coercion, validation with one-line errors.
+
+`resolve()` in kit/plan.py turns the scale knob into numbers; the resolved recipe is saved in the run folder (`dump`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kit.errors import KitError
+from kit.recipe.schema import Recipe
+
+
+def load(path: str | Path, overrides: list[str] | None = None) -> Recipe:
+    """Read a recipe file, apply `key.sub=value` overrides, validate. Raises KitError with one line."""
+    p = Path(path)
+    raw = read_yaml(p)
+    for ov in overrides or []:
+        _apply_override(raw, ov)
+    return from_dict(raw, origin=str(p))
+
+
+EXAMPLE = "see recipes/smoke.yaml for an example"
+
+
+def read_yaml(p: Path) -> dict[str, Any]:
+    """The recipe file as a non-empty mapping; every way a file can be unusable is one KitError line."""
+    if not p.exists():
+        raise KitError(f"recipe file not found: {p}")
+    if p.is_dir():
+        raise KitError(f"{p} is a folder; give the path of a recipe .yaml file ({EXAMPLE})")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise KitError(f"{p}: not a text file (binary or not UTF-8); give a recipe .yaml file ({EXAMPLE})") from None
+    except OSError as exc:
+        raise KitError(f"{p}: cannot read it ({exc.strerror or exc}); check the path and its permissions") from None
+    if "\x00" in text:
+        raise KitError(f"{p}: not a text file (it holds NUL bytes); give a recipe .yaml file ({EXAMPLE})")
+    try:
+        raw = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
+    except _DuplicateKey as exc:
+        raise KitError(f"{p}: {exc}; keep one of them") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise KitError(f"{p}: not valid YAML{where} ({what}); fix the file ({EXAMPLE})") from None
+    if raw is None or raw == {}:
+        raise KitError(f"{p}: the recipe is empty; an empty recipe would run a default study. Write the study's "
+                       f"keys into it ({EXAMPLE})")
+    if not isinstance(raw, dict):
+        raise KitError(f"{p}: not a recipe: the file holds a YAML {type(raw).__name__}, where a recipe is a "
+                       f"mapping of `key: value` lines ({EXAMPLE})")
+    return raw
+
+
+class _DuplicateKey(yaml.YAMLError):
+    pass
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping (PyYAML keeps the last silently), at any depth."""
+
+    def construct_mapping(self, node, deep=False):  # type: ignore[override]
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue  # `<<: *anchor` merges are overridden by design
+                try:
+                    key = self.construct_object(key_node, deep=True)
+                    hash(key)
+                except (TypeError, yaml.YAMLError):
+                    continue  # unhashable keys: SafeLoader's own error below says so
+                line = key_node.start_mark.line + 1
+                if key in seen:
+                    raise _DuplicateKey(f"key '{key}' appears twice in one section (lines {seen[key]} and {line})")
+                seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def from_dict(raw: dict[str, Any], origin: str = "recipe") -> Recipe:
+    recipe = _build(Recipe, raw, prefix="", origin=origin)
+    validate(recipe, origin)
+    return recipe
+
+
+def _apply_override(raw: dict[str, Any], override: str) -> None:
+    if "=" not in override:
+        raise KitError(f"override '{override}' must look like key.sub=value")
+    key, _, text = override.partition("=")
+    try:
+        value = yaml.safe_load(text) if text.strip() else None
+    except yaml.YAMLError:
+        value = text
+    node = raw
+    parts = key.strip().split(".")
+    for part in parts[:-1]:
+        nxt = node.get(part)
+        if nxt is None:
+            nxt = node[part] = {}
+        if not isinstance(nxt, dict):
+            raise KitError(f"override '{key}': '{part}' is not a section")
+        node = nxt
+    node[parts[-1]] = value
+
+
+def _fields(cls: type) -> dict[str, dataclasses.Field]:
+    return {f.name: f for f in dataclasses.fields(cls)}
+
+
+def _build(cls: type, raw: Any, prefix: str, origin: str) -> Any:
+    if not isinstance(raw, dict):
+        raise KitError(f"{origin}: '{prefix.rstrip('.')}' must be a section (a mapping)")
+    fields = _fields(cls)
+    hints = typing.get_type_hints(cls)
+    kwargs: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in fields:
+            close = difflib.get_close_matches(str(key), list(fields), n=1, cutoff=0.6)
+            hint = f"; did you mean '{prefix}{close[0]}'?" if close else f"; known keys: {', '.join(fields)}"
+            raise KitError(f"{origin}: unknown key '{prefix}{key}'{hint}")
+        kwargs[key] = _coerce(hints[key], value, f"{prefix}{key}", origin)
+    return cls(**kwargs)
+
+
+def _coerce(tp: Any, value: Any, key: str, origin: str) -> Any:
+    origin_tp = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin_tp in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _coerce(inner, value, key, origin)
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, key + ".", origin)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise KitError(f"{origin}: '{key}' must be true or false, got {value!r}")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise KitError(f"{origin}: '{key}' must be an integer, got {value!r}")
+    if tp is float:
+        number: float | None = None
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            number = float(value)
+        elif isinstance(value, str):
+            try:
+                number = float(value)  # YAML 1.1 reads 5e-5 as a string
+            except ValueError:
+                pass
+        if number is None:
+            raise KitError(f"{origin}: '{key}' must be a number, got {value!r}")
+        if not math.isfinite(number):  # NaN slips through every range check (nan < lo is False)
+            raise KitError(f"{origin}: '{key}' is {value!r}; it must be a finite number")
+        return number
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise KitError(f"{origin}: '{key}' must be a string, got {value!r}")
+    if origin_tp is list:
+        if not isinstance(value, list):
+            raise KitError(f"{origin}: '{key}' must be a list, got {value!r}")
+        return [_coerce(args[0], v, f"{key}[{i}]", origin) for i, v in enumerate(value)]
+    if origin_tp is dict:
+        if not isinstance(value, dict):
+            raise KitError(f"{origin}: '{key}' must be a mapping, got {value!r}")
+        return {str(k): _coerce(args[1], v, f"{key}.{k}", origin) for k, v in value.items()}
+    return value
+
+
+def validate(recipe: Recipe, origin: str = "recipe") -> None:
+    """Ranges, choices and cross-field rules. Names of arms and benchmarks are checked against registries."""
+    _check_ranges(recipe, "", origin)
+    from kit.train import ARMS  # late import: registries live with their code
+
+    for arm in recipe.arms:
+        if arm not in ARMS:
+            close = difflib.get_close_matches(arm, list(ARMS), n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else f"; known arms: {', '.join(ARMS)}"
+            raise KitError(f"{origin}: unknown arm '{arm}' in 'arms'{hint}")
+    if len(set(recipe.arms)) != len(recipe.arms):
+        raise KitError(f"{origin}: 'arms' lists an arm twice")
+    clash = set(recipe.compare) & (set(recipe.arms) | {"base"})
+    if clash:
+        raise KitError(f"{origin}: 'compare' reuses the name(s) {sorted(clash)}; pick other names")
+    for name, ref in recipe.compare.items():
+        if not ref.id:
+            raise KitError(f"{origin}: 'compare.{name}.id' is empty; give a Hub id or a local folder")
+    if not recipe.arms and not recipe.compare:
+        raise KitError(f"{origin}: nothing to compare with the base: list 'arms' to train or 'compare' models to audit")
+    from kit.report.paper_numbers import PAPER_ROWS
+
+    for name, row in recipe.report.paper_rows.items():
+        if row not in PAPER_ROWS:
+            close = difflib.get_close_matches(row, list(PAPER_ROWS), n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else f"; known: {', '.join(PAPER_ROWS)}"
+            raise KitError(f"{origin}: 'report.paper_rows.{name}' names an unknown row '{row}'{hint}")
+    from kit.eval import benchmarks
+
+    if not recipe.eval.benchmarks:
+        raise KitError(f"{origin}: 'eval.benchmarks' is empty; list at least one benchmark to evaluate on "
+                       f"(e.g. [math500, gpqa_diamond, ifeval])")
+    for name in recipe.eval.benchmarks:
+        try:
+            benchmarks.get(name)
+        except KitError as exc:
+            raise KitError(f"{origin}: eval.benchmarks: {exc}") from None
+    g = recipe.grpo
+    if g.epsilon_high < g.epsilon:
+        raise KitError(f"{origin}: 'grpo.epsilon_high' ({g.epsilon_high}) must be >= 'grpo.epsilon' ({g.epsilon})")
+    unknown_rewards = set(g.reward_weights) - {"correctness", "format"}
+    if unknown_rewards:
+        raise KitError(f"{origin}: 'grpo.reward_weights' has unknown reward(s) {sorted(unknown_rewards)}; "
+                       "known: correctness, format")
+
+
+def _check_ranges(obj: Any, prefix: str, origin: str) -> None:
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        key = prefix + f.name
+        if dataclasses.is_dataclass(value):
+            _check_ranges(value, key + ".", origin)
+            continue
+        meta = f.metadata
+        if value is None:
+            continue
+        if meta.get("choices") is not None and value not in meta["choices"]:
+            close = difflib.get_close_matches(str(value), [str(c) for c in meta["choices"]], n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise KitError(f"{origin}: '{key}' is {value!r}; choose one of {', '.join(map(str, meta['choices']))}{hint}")
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if isinstance(value, float) and not math.isfinite(value):
+                raise KitError(f"{origin}: '{key}' is {value}; it must be a finite number")
+            lo, hi = meta.get("lo"), meta.get("hi")
+            if lo is not None and value < lo:
+                raise KitError(f"{origin}: '{key}' is {value}; it must be >= {lo}")
+            if hi is not None and value > hi:
+                raise KitError(f"{origin}: '{key}' is {value}; it must be <= {hi}")
+
+
+def dump(recipe: Recipe, path: Path) -> None:
+    path.write_text(yaml.safe_dump(recipe.to_dict(), sort_keys=False))
+
+
+def diff(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two recipe dicts."""
+    out: list[str] = []
+    for k in sorted(set(old) | set(new)):
+        a, b = old.get(k), new.get(k)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += diff(a, b, f"{prefix}{k}.")
+        elif a != b:
+            out.append(f"{prefix}{k}")
+    return out
