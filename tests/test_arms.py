@@ -177,6 +177,7 @@ def _kill_once_at(module, monkeypatch, step: int) -> None:
     monkeypatch.setattr(module, "JsonlLog", KillingLog)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("break_newest", [False, True])
 def test_sft_resumed_after_a_kill_reports_the_loss_of_all_steps(ctx, monkeypatch, capsys, break_newest):
     """Killed at step 5 (checkpoints 2 and 4 saved), rerun: train_loss is the mean over steps 1-6, not the
@@ -210,6 +211,7 @@ def test_sft_resumed_after_a_kill_reports_the_loss_of_all_steps(ctx, monkeypatch
     assert summary["train_loss"] != pytest.approx(resumed_only, rel=1e-3)
 
 
+@pytest.mark.slow
 def test_grpo_health_streak_survives_a_resume(ctx, monkeypatch):
     """With the real reward every step of the random model has zero reward variance. Killed at step 4
     (checkpoint-3 saved) with stop_after=5, the resumed run must stop at step 5 (2 more bad steps), not at

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from kit.models import build_tiny
 from kit.recipe import ModelCfg, TinyCfg
 from tests.conftest import ROOT, run_kit
 
 
+@pytest.mark.slow
 def test_audit_of_a_full_model(tmp_path, kit_cache):
     other = build_tiny(ModelCfg(tiny=TinyCfg(seed=7)), tmp_path / "models")  # stands in for a published model
     res = run_kit(str(ROOT / "recipes" / "smoke.yaml"), f"output_dir={tmp_path}", "arms=[]",
@@ -28,8 +31,15 @@ def test_audit_of_a_full_model(tmp_path, kit_cache):
     assert "60.4" in report  # Qwen3-14B-Base's MATH500 in the paper
 
 
-def test_audit_recipe_validation(tmp_path):
-    res = run_kit(str(ROOT / "recipes" / "smoke.yaml"), f"output_dir={tmp_path}", "arms=[]")
-    assert res.returncode == 2 and "nothing to compare with the base" in res.stderr
-    res = run_kit(str(ROOT / "recipes" / "smoke.yaml"), "report.paper_rows={base: Qwen3-14B-Bse}")
-    assert res.returncode == 2 and "did you mean 'Qwen3-14B-Base'?" in res.stderr
+@pytest.mark.parametrize("overrides, fragment", [
+    (["arms=[]"], "nothing to compare with the base"),
+    (["report.paper_rows={base: Qwen3-14B-Bse}"], "did you mean 'Qwen3-14B-Base'?"),
+])
+def test_audit_recipe_validation(tmp_path, capsys, overrides, fragment):
+    """In-process (a subprocess costs seconds of imports for a one-line error): exit 2, one `error:` line."""
+    from kit.run import main
+
+    rc = main([str(ROOT / "recipes" / "smoke.yaml"), f"output_dir={tmp_path}", *overrides])
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert rc == 2 and len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], err

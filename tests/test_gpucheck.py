@@ -6,7 +6,11 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow  # trains and times the tiny model
 
 
 def test_gpucheck_cpu_twin(tmp_path, kit_cache):

@@ -28,6 +28,7 @@ def smoke_run(tmp_path_factory, kit_cache):
     return out / "smoke", res
 
 
+@pytest.mark.slow
 def test_smoke_run_writes_report(smoke_run):
     run_dir, res = smoke_run
     assert res.returncode == 0, res.stderr[-3000:]
@@ -51,6 +52,7 @@ def test_smoke_run_writes_report(smoke_run):
     assert json.loads((run_dir / ".kit-lock").read_text())["command"]  # who ran it last (the lock's holder)
 
 
+@pytest.mark.slow
 def test_rerun_skips_every_stage(smoke_run):
     run_dir, _ = smoke_run
     before = {s: (run_dir / "manifests" / f"{s}.json").stat().st_mtime_ns for s in STAGES}
@@ -61,6 +63,7 @@ def test_rerun_skips_every_stage(smoke_run):
         assert (run_dir / "manifests" / f"{s}.json").stat().st_mtime_ns == before[s]
 
 
+@pytest.mark.slow
 def test_changed_settings_are_refused_then_fresh_redoes(smoke_run):
     run_dir, _ = smoke_run
     res = run_kit(SMOKE, f"output_dir={run_dir.parent}", "report.bootstrap=50")
@@ -72,6 +75,7 @@ def test_changed_settings_are_refused_then_fresh_redoes(smoke_run):
     assert json.loads((run_dir / "manifests" / "report.json").read_text())["values"]["report"]["bootstrap"] == 50
 
 
+@pytest.mark.slow
 def test_report_rebuilds_from_the_run_folder(smoke_run):
     run_dir, _ = smoke_run
     (run_dir / "report.md").unlink()
@@ -102,6 +106,7 @@ def _wait_for(path_glob: Path, pattern: str, proc: subprocess.Popen, timeout: fl
     return False
 
 
+@pytest.mark.slow
 def test_kill_during_grpo_then_resume(tmp_path, kit_cache):
     args = [SMOKE, f"output_dir={tmp_path}", "grpo.max_steps=14", "grpo.save_steps=2",
             "--stages", "data,train_sft,train_grpo"]

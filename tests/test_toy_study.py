@@ -11,7 +11,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow  # whole toy studies in subprocesses
 
 SMALL = ["model.toy_quick=true", "data.num_problems=16", "eval.items=6", "onpolicy.rounds=1",
          "probe.texts_per_benchmark=8", "probe.token_samples=8", "probe.bootstrap=20", "report.bootstrap=100"]

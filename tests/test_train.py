@@ -76,7 +76,7 @@ def test_format_reward_and_weights():
     assert [fn.__name__ for fn in funcs] == ["correctness"] and ws == [1.0]
 
 
-def test_sft_tokens_single_eos_and_completion_only_loss(tokenizer):
+def test_sft_tokens_single_eos_and_completion_only_loss(tokenizer, tmp_path):
     """What SFTTrainer feeds the model: one <|im_end|> at the end, loss only on completion tokens."""
     import datasets
     from trl import SFTConfig, SFTTrainer
@@ -88,7 +88,7 @@ def test_sft_tokens_single_eos_and_completion_only_loss(tokenizer):
     model = Qwen3ForCausalLM(Qwen3Config(vocab_size=151936, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
                                          num_attention_heads=2, num_key_value_heads=1, head_dim=16))
     ex = sft_example(P, "no_think", enable_thinking=False)
-    args = SFTConfig(output_dir="/tmp/kit-test-sft", max_steps=1, report_to="none", use_cpu=True, bf16=False,
+    args = SFTConfig(output_dir=str(tmp_path / "sft"), max_steps=1, report_to="none", use_cpu=True, bf16=False,
                      completion_only_loss=True, max_length=256)
     trainer = SFTTrainer(model=model, args=args, train_dataset=datasets.Dataset.from_list([ex]),
                          processing_class=tokenizer)
