@@ -107,7 +107,9 @@ def test_infinite_loop_hits_cpu_limit():
 
 def test_sleeping_loop_hits_wall_limit():
     r = run_python("import time\nwhile True:\n    time.sleep(0.05)\n", limits=FAST)
-    assert r.status == "timeout" and r.wall_s < FAST.wall_s + FAST.startup_s + 1.5
+    # the deadline (not the CPU limit, which a sleeping loop never reaches) ended it; no wall-clock bound
+    # on the test itself, which a loaded machine can break
+    assert r.status == "timeout" and r.detail == "wall-clock limit", r
 
 
 def test_network_is_blocked():
