@@ -103,12 +103,9 @@ def test_onpolicy_sft_trains_on_accepted_samples(ctx, monkeypatch):
     assert _lora_b_norm(out / "adapter") > 0
 
 
-def test_health_monitor_warns_then_stops():
+def test_health_monitor_warns_then_stops(tmp_path):
     cfg = SimpleNamespace(zero_std_frac=0.9, clipped_frac=0.8, warn_after=2, stop_after=3, action="stop")
-    import tempfile
-    from pathlib import Path
-
-    mon = HealthMonitor(cfg, Path(tempfile.mkdtemp()) / "h.jsonl")
+    mon = HealthMonitor(cfg, tmp_path / "stop.jsonl")
     assert mon.observe(1, {"frac_reward_zero_std": 1.0, "grad_norm": 0.3}) == []
     msgs = mon.observe(2, {"frac_reward_zero_std": 0.95, "grad_norm": 0.3})
     assert len(msgs) == 1 and "zero_reward_variance" in msgs[0] and mon.stopped is None
@@ -120,7 +117,7 @@ def test_health_monitor_warns_then_stops():
     assert mon.stopped and "zero_reward_variance" in mon.stopped
     with pytest.raises(KitError):
         mon.raise_if_stopped()
-    mon2 = HealthMonitor(SimpleNamespace(**{**vars(cfg), "action": "warn"}), Path(tempfile.mkdtemp()) / "h.jsonl")
+    mon2 = HealthMonitor(SimpleNamespace(**{**vars(cfg), "action": "warn"}), tmp_path / "warn.jsonl")
     for step in range(5):
         mon2.observe(step, {"completions/clipped_ratio": 1.0, "grad_norm": 0.0})
     assert mon2.stopped and "length_cap" in mon2.stopped
