@@ -2,6 +2,8 @@
 and `from kit import recipe as R; R.load(...)` keep working."""
 
 from kit.recipe.load import (
+    ABSTRACT_KEY,
+    BASE_KEY,
     EXAMPLE,
     _apply_override,
     _DuplicateKey,
@@ -10,6 +12,7 @@ from kit.recipe.load import (
     dump,
     from_dict,
     load,
+    read_recipe,
     read_yaml,
     validate,
 )
@@ -34,7 +37,8 @@ from kit.recipe.schema import (
 )
 
 __all__ = [
-    "EXAMPLE", "SEED_MAX", "ChatCfg", "DataCfg", "EvalCfg", "GRPOCfg", "HealthCfg", "LoraCfg", "ModelCfg", "ModelRef",
-    "OnPolicyCfg", "ProbeCfg", "Recipe", "ReportCfg", "SFTCfg", "TinyCfg", "TrainCfg", "_DuplicateKey",
-    "_UniqueKeyLoader", "_apply_override", "diff", "dump", "from_dict", "knob", "load", "read_yaml", "validate",
+    "ABSTRACT_KEY", "BASE_KEY", "EXAMPLE", "SEED_MAX", "ChatCfg", "DataCfg", "EvalCfg", "GRPOCfg", "HealthCfg",
+    "LoraCfg", "ModelCfg", "ModelRef", "OnPolicyCfg", "ProbeCfg", "Recipe", "ReportCfg", "SFTCfg", "TinyCfg",
+    "TrainCfg", "_DuplicateKey", "_UniqueKeyLoader", "_apply_override", "diff", "dump", "from_dict", "knob", "load",
+    "read_recipe", "read_yaml", "validate",
 ]

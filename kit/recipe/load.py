@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import math
@@ -20,15 +21,75 @@ from kit.recipe.schema import Recipe
 
 
 def load(path: str | Path, overrides: list[str] | None = None) -> Recipe:
-    """Read a recipe file, apply `key.sub=value` overrides, validate. Raises KitError with one line."""
+    """Read a recipe file (and the bases it names), apply `key.sub=value` overrides, validate. Raises KitError with one
+    line."""
     p = Path(path)
-    raw = read_yaml(p)
+    raw = read_recipe(p)
     for ov in overrides or []:
         _apply_override(raw, ov)
     return from_dict(raw, origin=str(p))
 
 
 EXAMPLE = "see recipes/smoke.yaml for an example"
+BASE_KEY = "base"  # `base: <file relative to this one>`: this recipe states only what differs from that one
+ABSTRACT_KEY = "abstract"  # `abstract: true`: a base meant only for `base:`, refused as a recipe to run
+
+
+def read_recipe(p: Path) -> dict[str, Any]:
+    """The recipe file merged over its chain of bases, as one raw mapping; an abstract base is refused here, so
+    `python -m kit.run` on a shared base (which would run a study nobody wrote down) fails in one line."""
+    raw = read_yaml(p)
+    if _abstract(p, raw):
+        raise KitError(f"{p}: a base recipe ({ABSTRACT_KEY}: true), meant only to be named by `{BASE_KEY}:` in "
+                       f"another recipe; run one of those instead")
+    return _with_bases(p, raw, ())
+
+
+def _abstract(p: Path, raw: dict[str, Any]) -> bool:
+    value = raw.get(ABSTRACT_KEY, False)
+    if not isinstance(value, bool):
+        raise KitError(f"{p}: '{ABSTRACT_KEY}' must be true or false, got {value!r}")
+    return value
+
+
+def _with_bases(p: Path, raw: dict[str, Any], chain: tuple[Path, ...]) -> dict[str, Any]:
+    """`raw` (read from `p`) deep-merged over its base, recursively. Each file is checked on its own first (unknown
+    keys, types, ranges), so an error names the file that holds the mistake, not the recipe that inherits it. A
+    recipe with no base is checked once, after the CLI overrides, as before inheritance existed."""
+    own = {k: v for k, v in raw.items() if k not in (BASE_KEY, ABSTRACT_KEY)}
+    _abstract(p, raw)
+    if BASE_KEY in raw or chain:
+        _check_file(own, str(p))
+    if BASE_KEY not in raw:
+        return own
+    ref = raw[BASE_KEY]
+    if not isinstance(ref, str) or not ref.strip():
+        raise KitError(f"{p}: '{BASE_KEY}' must be the path of another recipe file, relative to this one; got {ref!r}")
+    base_path = p.parent / ref
+    here = p.resolve()
+    seen = chain + (here,)
+    if base_path.resolve() in seen:
+        loop = " -> ".join(str(q) for q in seen + (base_path.resolve(),))
+        raise KitError(f"{p}: '{BASE_KEY}: {ref}' makes a cycle ({loop}); a recipe cannot inherit from itself")
+    if not base_path.exists():
+        raise KitError(f"{p}: base recipe file not found: {base_path} ('{BASE_KEY}' is relative to {p.parent})")
+    return _merge(_with_bases(base_path, read_yaml(base_path), seen), own)
+
+
+def _check_file(raw: dict[str, Any], origin: str) -> None:
+    """Keys, types and ranges of one file's own values (missing keys take the schema defaults here)."""
+    _check_ranges(_build(Recipe, raw, prefix="", origin=origin), "", origin)
+
+
+def _merge(base: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
+    """`child` over `base`: mappings merge key by key, everything else (lists, scalars, null) replaces."""
+    out = copy.deepcopy(base)
+    for key, value in child.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
 
 
 def read_yaml(p: Path) -> dict[str, Any]:
