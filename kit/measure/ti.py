@@ -40,9 +40,9 @@ from collections.abc import Mapping
 import numpy as np
 
 from kit.errors import KitError
+from kit.groups import GROUPS
 
-GROUPS = ("math", "other", "non")
-TARGET_GROUPS = ("other", "non")
+TARGET_GROUPS = tuple(g for g in GROUPS if g != "math")  # the groups TI is reported for: all but the trained one
 DEFAULT_DDOF = 1
 SIGMA_TOL = 1e-9  # scores are in % with at most a few decimals; anything below is rounding noise
 DI_TOL = 1e-12

@@ -14,10 +14,10 @@ from typing import Any
 import yaml
 
 from kit.errors import KitError
+from kit.groups import GROUPS
 from kit.report import deviations, plots
 from kit.report.html import markdown_to_html
 
-GROUPS = ("math", "other", "non")
 GROUP_NAME = {"math": "Math", "other": "Other reasoning", "non": "Non-reasoning"}
 
 
