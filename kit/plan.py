@@ -37,10 +37,16 @@ from kit.data.train_sets import FULL_SIZES
 from kit.errors import KitError
 from kit.hardware import Hardware
 
-# Paper sizes (items) of each benchmark (paper.md §1); used to scale subsets and for the dry-run.
-BENCH_SIZES = {"math500": 500, "aime24": 30, "aime25": 30, "olympiadbench": 675, "gpqa_diamond": 198,
-               "livecodebench": 511, "acpbench": 280, "headqa": 2742, "coqa": 500, "ifeval": 541,
-               "halueval": 30000, "mc_taco": 9442}
+
+def __getattr__(name: str) -> Any:
+    """`BENCH_SIZES`: items of each whole benchmark, a view read from the registry on every access (each
+    benchmark's `full_size` is the one source; a benchmark registered later is in it)."""
+    if name == "BENCH_SIZES":
+        from kit.eval import benchmarks
+
+        return benchmarks.full_sizes()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 # Qwen3 shapes (config.json of each Hub repo): layers, hidden, intermediate, heads, kv heads, head_dim, tied.
 QWEN3_SHAPES = {
@@ -246,14 +252,14 @@ def _rl_problems(recipe, shared: int) -> int:
 
 
 def n_eval_items(recipe, bench: str) -> int | None:
-    """Items per benchmark; None = the whole benchmark. Never more than the benchmark has."""
-    full = BENCH_SIZES.get(bench)
+    """Items per benchmark; None = the whole benchmark. Never more than the benchmark has (its `full_size`)."""
+    from kit.eval import benchmarks
+
+    full = benchmarks.get(bench).full_size
     if recipe.eval.items:
-        return min(recipe.eval.items, full) if full else recipe.eval.items
+        return min(recipe.eval.items, full)
     if recipe.scale >= 1.0:
         return None
-    if full is None:
-        return recipe.eval.min_items
     return min(full, max(recipe.eval.min_items, round(recipe.scale * full)))
 
 
@@ -463,7 +469,7 @@ def _eval_stage(recipe, plan: Plan, cost: _Cost | None, vram, refuse, benchmarks
     longest = 0
     for b in e.benchmarks:
         bench = benchmarks.get(b)
-        n = plan.eval_items[b] if plan.eval_items[b] is not None else BENCH_SIZES.get(b, 0)
+        n = plan.eval_items[b] if plan.eval_items[b] is not None else bench.full_size
         if bench.kind == "loglik":
             sizes[b] = f"{n} items (log-likelihood)"
             if cost:  # ~5 choices of ~256 tokens, one forward each

@@ -5,12 +5,28 @@ reference dossier §2.3), so the report shows the published TI and the TI recomp
 
 from __future__ import annotations
 
-ORDER = ("aime24", "aime25", "math500", "olympiadbench", "gpqa_diamond", "livecodebench", "acpbench", "headqa",
-         "coqa", "mc_taco", "ifeval", "halueval")
+from typing import Any
+
+from kit.eval import benchmarks
+
+
+def __getattr__(name: str) -> Any:
+    """`ORDER`: the benchmarks of the paper's tables in their column order, a view read from the registry on every
+    access (each benchmark's `paper_position` is the one source; a benchmark registered later is in it)."""
+    if name == "ORDER":
+        return benchmarks.paper_order()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _row(*values: float) -> dict[str, float]:
-    return dict(zip(ORDER, values))
+    """One published row, its values in the paper's column order: value i is the score of the benchmark whose
+    `paper_position` is i + 1 (by position, not by rank in ORDER, so a benchmark added later shifts nothing)."""
+    benchmarks.names()  # load every benchmark module
+    column = {cls.paper_position: name for name, cls in benchmarks.REGISTRY.items() if cls.paper_position}
+    missing = [i + 1 for i in range(len(values)) if i + 1 not in column]
+    if missing:
+        raise RuntimeError(f"published row has values for paper columns {missing} that no benchmark claims")
+    return {column[i + 1]: v for i, v in enumerate(values)}
 
 
 PAPER_ROWS: dict[str, dict[str, float]] = {

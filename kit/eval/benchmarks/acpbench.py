@@ -231,6 +231,8 @@ def task_of(group: str) -> str:
 class ACPBench(Benchmark):
     name = "acpbench"
     group = "other"
+    full_size = 280
+    paper_position = 7
     primary = "fixed"
     source = HubSource(
         path="ibm-research/acp_bench",

@@ -17,6 +17,8 @@ from kit.eval.benchmarks.math500 import BoxedMathBenchmark
 @register
 class AIME24(BoxedMathBenchmark):
     name = "aime24"
+    full_size = 30
+    paper_position = 1
     source = HubSource(
         path="HuggingFaceH4/aime_2024",
         revision="2fe88a2f1091d5048c0f36abc874fb997b3dd99a",

@@ -15,6 +15,8 @@ from kit.eval.benchmarks.math500 import BoxedMathBenchmark
 @register
 class AIME25(BoxedMathBenchmark):
     name = "aime25"
+    full_size = 30
+    paper_position = 2
     source = HubSource(
         path="math-ai/aime25",
         revision="563bb8404243c5f09de6ec262f2db674fe5bce9b",

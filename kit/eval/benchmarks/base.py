@@ -19,9 +19,8 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from kit.errors import KitError
+from kit.groups import Group
 
-Group = Literal["math", "other", "non"]
-GROUPS: tuple[str, ...] = ("math", "other", "non")
 FIXTURE_DIR = Path(__file__).resolve().parents[2] / "data" / "fixtures" / "benchmarks"
 
 
@@ -72,6 +71,12 @@ class Benchmark:
     name: ClassVar[str]
     group: ClassVar[Group]
     source: ClassVar[HubSource]
+    # Items in the whole benchmark (the paper's count, paper.md §1): the plan scales evaluation subsets from it
+    # and sizes a whole-benchmark run by it. Required: `register` refuses a benchmark without it.
+    full_size: ClassVar[int]
+    # Column of the benchmark in the paper's Tables 1 and 9-11 (1 = first; kit/report/paper_numbers.py reads its
+    # published rows in this order and the report lists benchmarks in it). None: not in the paper's tables.
+    paper_position: ClassVar[int | None] = None
     kind: ClassVar[Literal["generate", "loglik"]] = "generate"
     decode: ClassVar[Decode] = Decode()
     # The column used for group averages and the transfer index. "fixed" where the paper's scorer is

@@ -44,6 +44,8 @@ def last_turn_golds(row: dict[str, Any]) -> list[str]:
 class CoQA(Benchmark):
     name = "coqa"
     group = "non"
+    full_size = 500
+    paper_position = 9
     source = HubSource(
         path="EleutherAI/coqa", revision="main", split="validation",
         note="unpinned (branch main; the Hub was unreachable when this was written, so no commit sha); "

@@ -75,6 +75,8 @@ def correct_letter(order: list[str], correct: str) -> str:
 class GPQADiamond(Benchmark):
     name = "gpqa_diamond"
     group = "other"
+    full_size = 198
+    paper_position = 5
     primary = "fixed"
     paper_column = "paper"
     variants = ("fixed", "paper")

@@ -90,6 +90,8 @@ def paper_verdict(output: str) -> str | None:
 class HaluEval(Benchmark):
     name = "halueval"
     group = "non"
+    full_size = 30000
+    paper_position = 12
     source = HubSource(
         path="pminervini/HaluEval", revision="main", split="data", name="qa_samples",
         note="unpinned (branch main; the Hub was unreachable when this was written, so no commit sha); "

@@ -27,6 +27,8 @@ from kit.eval.scoring.choice import argmax
 class HeadQA(Benchmark):
     name = "headqa"
     group = "other"
+    full_size = 2742
+    paper_position = 8
     kind = "loglik"
     source = HubSource(
         path="EleutherAI/headqa",

@@ -36,6 +36,8 @@ def paper_response(output: str) -> str:
 class IFEval(Benchmark):
     name = "ifeval"
     group = "non"
+    full_size = 541
+    paper_position = 11
     source = HubSource(
         path="google/IFEval", revision="main", split="train",
         note="unpinned (branch main; the Hub was unreachable when this was written, so no commit sha); "

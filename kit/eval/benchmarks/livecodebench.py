@@ -103,6 +103,8 @@ def last_code_block(text: str) -> str | None:
 class LiveCodeBench(Benchmark):
     name = "livecodebench"
     group = "other"
+    full_size = 511
+    paper_position = 6
     source = HubSource(
         path="livecodebench/code_generation_lite", revision="main", split="train",
         data_files=("test.jsonl", "test2.jsonl"),

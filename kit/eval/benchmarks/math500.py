@@ -63,6 +63,8 @@ class BoxedMathBenchmark(Benchmark):
 @register
 class Math500(BoxedMathBenchmark):
     name = "math500"
+    full_size = 500
+    paper_position = 3
     source = HubSource(
         path="HuggingFaceH4/MATH-500",
         # Not fetched here (no Hub access); the same sha is pinned by several independent public projects,

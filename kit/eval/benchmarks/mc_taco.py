@@ -54,6 +54,8 @@ def question_key(sentence: str, question: str) -> str:
 class MCTACO(Benchmark):
     name = "mc_taco"
     group = "non"
+    full_size = 9442
+    paper_position = 10
     kind = "loglik"
     source = HubSource(
         path="CogComp/mc_taco",

@@ -34,6 +34,8 @@ OLYMPIAD_PROMPT = (
 class OlympiadBench(Benchmark):
     name = "olympiadbench"
     group = "math"
+    full_size = 675
+    paper_position = 4
     primary = "fixed"
     source = HubSource(
         path="Hothan/OlympiadBench",
