@@ -44,6 +44,7 @@ def _log(out_dir) -> list[dict]:
     return [json.loads(x) for x in (out_dir / "train_log.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_sft_steps_move_the_adapter(ctx):
     from kit.train import ARMS
 
@@ -55,6 +56,7 @@ def test_sft_steps_move_the_adapter(ctx):
     assert any(r.get("grad_norm", 0) > 0 for r in _log(out))
 
 
+@pytest.mark.slow
 def test_grpo_steps_with_a_varying_reward(ctx, monkeypatch):
     """A random model never earns the correctness reward; a reward with variance must give gradients."""
     import kit.train.grpo as grpo
@@ -89,6 +91,7 @@ def test_grpo_health_stop_raises(ctx, monkeypatch):
     assert max(steps) < 6  # it stopped early
 
 
+@pytest.mark.slow
 def test_onpolicy_sft_trains_on_accepted_samples(ctx, monkeypatch):
     import kit.train.onpolicy_sft as onp
 
@@ -125,6 +128,7 @@ def test_health_monitor_warns_then_stops(tmp_path):
     assert set(mon2.warnings) == {"length_cap", "zero_grad"}
 
 
+@pytest.mark.slow
 def test_sft_matched_lr_uses_the_rl_learning_rate(ctx):
     from kit.train import ARMS
 
@@ -137,6 +141,7 @@ def test_sft_matched_lr_uses_the_rl_learning_rate(ctx):
     assert lrs and all(abs(lr - 3e-4) < 1e-12 for lr in lrs)  # constant schedule in the smoke recipe
 
 
+@pytest.mark.slow
 def test_push_to_hub_uploads_each_adapter(ctx, monkeypatch):
     import kit.train.common as common
 
@@ -253,6 +258,7 @@ def test_health_monitor_restore_continues_the_streak(tmp_path):
         mon.raise_if_stopped()
 
 
+@pytest.mark.slow
 def test_checkpoint_that_still_fails_to_load_is_one_line(ctx):
     """A checkpoint whose files look whole but do not load (optimizer.pt a zip of junk) stops with one line
     naming the folder and the fix, not a traceback from inside Trainer."""

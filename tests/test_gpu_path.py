@@ -415,6 +415,7 @@ def test_run_start_refuses_a_rollout_path_no_backend_can_run():
                        GPU)  # no GRPO arm: nothing to refuse
 
 
+@pytest.mark.slow
 def test_real_grpo_run_reuses_a_rollout_across_steps_in_chunked_generate_calls(tmp_path, kit_cache, monkeypatch):
     """The CPU twin of the non-vLLM GPU path: TRL's real trainer with a rollout batch serving two optimizer steps
     (steps_per_generation=2, grad_accum=1: clipping can act) generated in calls of at most generation_chunk rows."""

@@ -85,6 +85,7 @@ def test_report_rebuilds_from_the_run_folder(smoke_run):
     assert "## Transferability Index" in (run_dir / "report.md").read_text()
 
 
+@pytest.mark.slow
 def test_dry_run_prints_the_plan(tmp_path):
     res = run_kit(SMOKE, f"output_dir={tmp_path}", "--dry-run")
     assert res.returncode == 0, res.stderr

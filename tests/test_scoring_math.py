@@ -204,6 +204,7 @@ def test_scoring_from_a_worker_thread_finishes_and_is_quiet(capfd):
     assert err == "" and out == ""
 
 
+@pytest.mark.slow
 def test_scoring_prints_nothing_on_timeouts_outside_pytest():
     # pytest captures logging, so run as a plain process: math-verify used to log "Timeout during ..."
     # (for parse timeouts with the whole input) to stderr through Python's last-resort handler
