@@ -113,9 +113,10 @@ class Context:
 
         return load_reference(self.recipe, self.recipe.compare[name], self.hw)
 
-    def eval_model(self):
+    def eval_model(self, vllm_engine: bool = True):
         """One base model with every arm's adapter attached (switched per arm); for the vLLM engine the base is
-        loaded with unsloth's engine, its LoRA slots sized for the largest adapter rank."""
+        loaded with unsloth's engine, its LoRA slots sized for the largest adapter rank. The probe, which only
+        runs forward passes, asks for no engine (`vllm_engine=False`): it would hold its GPU memory share idle."""
         from kit.eval.engine_vllm import adapter_rank
         from kit.models import attach_adapters, load_base, vllm_spec
 
@@ -123,7 +124,7 @@ class Context:
         if missing:
             raise KitError(f"no trained adapter for arm(s) {missing}; run their train stages first")
         vllm = None
-        if self.eval_engine == "vllm":
+        if vllm_engine and self.eval_engine == "vllm":
             vllm = vllm_spec(self.recipe, tuple(adapter_rank(p) for p in self.adapters().values()))
         model, tok, _ = load_base(self.recipe, self.hw, self.cache_root, vllm=vllm)
         return attach_adapters(model, self.adapters()), tok

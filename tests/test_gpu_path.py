@@ -492,3 +492,37 @@ def test_run_start_check_imports_nothing_unsloth_must_patch_first():
             "print(sorted(m for m in ('transformers', 'peft', 'trl', 'torch') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_vllm_engine_scores_loglik_at_the_recipes_batch_size(gpu_fakes, tokenizer, tmp_path):
+    """make_engine hands eval.batch_size to the vLLM engine's log-likelihood path (it used to stay at 8)."""
+    from vllm import LLM
+
+    from kit.eval.engine import make_engine
+
+    engine = make_engine("vllm", _FakePeftModel(LLM(max_lora_rank=32)), tokenizer, 3, _adapters(tmp_path, {"sft": 8}))
+    assert engine._hf.batch_size == 3
+
+
+def test_probe_loads_the_model_without_a_vllm_engine(monkeypatch, tmp_path):
+    """The probe only runs forward passes: with eval.engine=vllm its model must not start unsloth's engine, which
+    would hold model.gpu_memory_utilization of the GPU idle."""
+    import kit.models
+    import kit.probe.stage
+    from kit.run import Context
+
+    seen: list = []
+
+    def fake_load_base(recipe, hw, cache_root, for_training=False, vllm=None):
+        seen.append(vllm)
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(kit.models, "load_base", fake_load_base)
+    monkeypatch.setattr(Context, "eval_engine", property(lambda self: "vllm"))
+    monkeypatch.setattr(Context, "adapters", lambda self: {})
+    ctx = Context(_recipe(output_dir=str(tmp_path)), None, None, tmp_path)
+    with pytest.raises(RuntimeError, match="stop here"):
+        ctx.eval_model(vllm_engine=False)
+    assert seen == [None]
+    src = Path(kit.probe.stage.__file__).read_text()
+    assert "ctx.eval_model(vllm_engine=False)" in src and "ctx.eval_model()" not in src

@@ -496,3 +496,14 @@ def test_weak_mode_reads_only_system_and_interpreter_dirs(tmp_path, monkeypatch)
     assert r.status == "ok" and secret not in r.stdout, r
     if "landlock" in r.isolation.split("+"):
         assert eval(r.stdout) == ["[1]"] + ["denied 13"] * 4
+
+
+def test_sandbox_start_failures_are_kit_errors_and_git_objects_are_hidden():
+    """A sandbox that cannot start is a one-line KitError (not a traceback); the repository's git objects, which
+    hold every committed fixture and so the expected outputs, are hidden like the fixtures themselves."""
+    from kit.errors import KitError
+    from kit.eval.sandbox import SandboxError, WeakSandboxRefused, hidden_paths
+
+    assert issubclass(SandboxError, KitError) and issubclass(WeakSandboxRefused, SandboxError)
+    git = (Path(__file__).resolve().parents[1] / ".git").resolve()
+    assert str(git) in hidden_paths()

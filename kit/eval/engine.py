@@ -143,5 +143,5 @@ def make_engine(kind: str, model, tokenizer, batch_size: int, adapters: dict[str
     if kind == "vllm":
         from kit.eval.engine_vllm import VLLMEngine  # lazy: GPU only
 
-        return VLLMEngine(model, tokenizer, adapters or {})
+        return VLLMEngine(model, tokenizer, adapters or {}, batch_size=batch_size)
     return HFEngine(model, tokenizer, batch_size)

@@ -151,7 +151,7 @@ def run(ctx) -> dict[str, Any]:
     clock = Clock()
     recipe = ctx.recipe
     with clock("load"):
-        model, tok = ctx.eval_model()
+        model, tok = ctx.eval_model(vllm_engine=False)
         texts, bench_of, groups = probe_texts(recipe)
     n_boot = recipe.probe.bootstrap
     with clock("latent"):

@@ -123,14 +123,14 @@ class ResumeGuard(TrainerCallback):
     """Turns a checkpoint that passed `checkpoint_problem` but still fails to load into one KitError line.
 
     Trainer loads the weights (trainer.py:1508) and the optimizer/scheduler (_prepare_for_training, :1559)
-    before on_train_begin (:1595); an error from a corrupt file is raised in that window, so only errors before
-    on_train_begin are blamed on the checkpoint (and never out-of-memory)."""
+    before on_train_begin (:1595) and the RNG state after it (_load_rng_state, :1785), all before the first step;
+    so only errors before the first on_step_begin are blamed on the checkpoint (and never out-of-memory)."""
 
     def __init__(self, resume: str | None):
         self.resume = resume
         self.began = False
 
-    def on_train_begin(self, args, state, control, **kwargs):
+    def on_step_begin(self, args, state, control, **kwargs):
         self.began = True
 
     def train(self, trainer) -> Any:

@@ -24,11 +24,11 @@ from kit.errors import KitError
 STATUSES = ("ok", "wrong_answer", "timeout", "memory", "runtime_error", "killed")
 
 
-class SandboxError(RuntimeError):
-    """The sandbox itself failed (not the program)."""
+class SandboxError(KitError):
+    """The sandbox itself failed (not the program): a one-line error naming what, like every KitError."""
 
 
-class WeakSandboxRefused(KitError, SandboxError):
+class WeakSandboxRefused(SandboxError):
     """No namespaces here and the weak mode was not allowed: no candidate program was run."""
 
 
@@ -97,7 +97,8 @@ def hidden_paths() -> list[str]:
     datasets caches, plus `KIT_SANDBOX_HIDE`."""
     home = os.path.expanduser("~")
     cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(home, ".cache")
-    paths = [str(_KIT_ROOT / "data"), str(_KIT_ROOT.parent / "tests"), os.path.join(cache, "huggingface")]
+    paths = [str(_KIT_ROOT / "data"), str(_KIT_ROOT.parent / "tests"), os.path.join(cache, "huggingface"),
+             str(_KIT_ROOT.parent / ".git")]  # git objects hold every committed fixture
     paths += [os.environ[k] for k in ("HF_HOME", "HF_DATASETS_CACHE", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE")
               if os.environ.get(k)]
     paths += [p for p in os.environ.get(HIDE_ENV, "").split(os.pathsep) if p]
