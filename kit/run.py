@@ -297,10 +297,12 @@ def _forget(run_dir: Path, stages: dict[str, Any], forgotten: set[str], ledger, 
     from kit.rundir import RESOLVED, remove_kit_paths
     from kit.train import ARMS
 
-    names = set(forgotten) | ({f"train_{a}" for a in ARMS} if whole else set())
+    # the whole run also forgets stages this recipe does not have (an audit has no data stage; an arm may have
+    # been dropped from `arms`): an earlier recipe's results in the same folder must not outlive --fresh
+    names = set(forgotten) | ({"data", *(f"train_{a}" for a in ARMS)} if whole else set())
     rels = [rel for name in forgotten for rel in stages[name].outputs]
     if whole:
-        rels += [f"arms/{a}" for a in ARMS] + [RESOLVED]
+        rels += ["data"] + [f"arms/{a}" for a in ARMS] + [RESOLVED]
     for name in names:  # manifests first: a run interrupted here redoes the stages rather than trusting them
         ledger.forget(name)
     remove_kit_paths(run_dir, rels)

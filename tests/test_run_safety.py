@@ -449,3 +449,15 @@ def test_a_sandbox_that_would_refuse_stops_the_run_before_training(tmp_path, cap
     assert stub_stages == [] and not (tmp_path / "out").exists()
     rc, _, err = kit_run(capsys, tmp_path / "out", "--stages", "data")  # no eval selected: no sandbox needed
     assert rc == 0 and stub_stages == ["data"], err
+
+
+def test_whole_fresh_also_forgets_stages_the_new_recipe_lacks(tmp_path, capsys, stub_stages):
+    """An audit recipe (compare only) has no data stage: a whole-run --fresh in a folder an earlier training recipe
+    made must still remove that recipe's data/ and its manifest, not leave them beside the new results."""
+    run_dir = done_run(tmp_path)
+    assert (run_dir / "data").is_dir() and (run_dir / "manifests" / "data.json").is_file()
+    rc, _, err = kit_run(capsys, tmp_path, "arms=[]", "compare.ref.id=some/model", "--fresh")
+    assert rc == 0, err
+    assert "data" not in stub_stages and not (run_dir / "data").exists()
+    assert not (run_dir / "manifests" / "data.json").exists()
+    assert not (run_dir / "arms").exists() or not any((run_dir / "arms").iterdir())
