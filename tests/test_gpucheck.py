@@ -38,3 +38,18 @@ def test_gpucheck_decode_cpu_twin(tmp_path, kit_cache):
     for m in row["batches"].values():
         assert m["s_per_decode_step"] > 0 and m["tokens_per_s"] > 0
         assert abs(m["s_per_step_per_layer"] * 2 - m["s_per_decode_step"]) < 1e-5
+
+
+def test_gpucheck_grpo_only_keeps_its_work_folder_logs(tmp_path, kit_cache):
+    """--skip-sft runs GRPO alone (no SFT figures, no generation batch) on rollout-sized data, and --work puts the
+    work folder where a killed check still leaves the training log behind."""
+    from kit.gpucheck import main
+
+    out, work = tmp_path / "g.json", tmp_path / "work"
+    work.mkdir()
+    assert main(["--recipes", "smoke", "--shapes", "tiny", "--steps", "1", "--skip-sft", "--work", str(work),
+                 "--out", str(out)]) == 0
+    (row,) = json.loads(out.read_text())
+    assert "sft" not in row and "generate" not in row and row["grpo"]["steps"] == 1
+    assert row["rollout"]["prompts_per_rollout"] >= 1 and row["estimate"]["train_grpo"]["seconds_per_step"] > 0
+    assert not any(work.iterdir())  # a finished check cleans its work folder; a killed one leaves it (by design)
