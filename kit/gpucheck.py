@@ -33,7 +33,7 @@ def build_random(shape_key: str, out: Path, dtype: str) -> Path:
     from transformers import Qwen3Config, Qwen3ForCausalLM
 
     from kit.models import load_tokenizer
-    from kit.plan import QWEN3_SHAPES, VOCAB
+    from kit.shapes import QWEN3_SHAPES, VOCAB
     from kit.recipe import ModelCfg
 
     layers, hidden, inter, heads, kv, head_dim, tied = QWEN3_SHAPES[shape_key]
@@ -79,13 +79,13 @@ def check_recipe(recipe_path: Path, shape: str | None, steps: int, work: Path, e
 
     from kit import recipe as R
     from kit.data.train_sets import build
-    from kit.eval.benchmarks.base import Decode
-    from kit.eval.engine import HFEngine
+    from kit.gen.decode import Decode
+    from kit.gen.engine import HFEngine
     from kit.hardware import choose_backend, choose_dtype, detect
     from kit.models import attach_adapters, load_base
     from kit.plan import make_plan
     from kit.run import Context
-    from kit.train import ARMS
+    from kit.registry import ARMS
     from kit.train.common import read_log
 
     hw = detect()
@@ -127,7 +127,7 @@ def check_recipe(recipe_path: Path, shape: str | None, steps: int, work: Path, e
         if hw.cuda:
             torch.cuda.reset_peak_memory_stats()
         t0 = time.time()
-        summary = ARMS[arm](ctx, out)
+        summary = ARMS.get(arm).train(ctx, out)
         secs = time.time() - t0
         log = read_log(out / "train_log.jsonl")
         runtime = next((r["train_runtime"] for r in reversed(log) if "train_runtime" in r), secs)
@@ -165,11 +165,11 @@ def check_decode(recipe_path: Path, shape: str, batches: list[int], new_tokens: 
     several batch sizes: generate `8` and `8 + new_tokens` tokens and divide the difference, so prefill and
     the first-call compilation drop out. These figures calibrate kit/plan.py's non-vLLM decode model."""
     from kit import recipe as R
-    from kit.eval.benchmarks.base import Decode
-    from kit.eval.engine import HFEngine
+    from kit.gen.decode import Decode
+    from kit.gen.engine import HFEngine
     from kit.hardware import choose_backend, choose_dtype, detect
     from kit.models import load_base
-    from kit.plan import QWEN3_SHAPES
+    from kit.shapes import QWEN3_SHAPES
 
     hw = detect()
     recipe = R.load(recipe_path, [f"output_dir={work}", "data.source=fixtures", "eval.source=fixtures"])

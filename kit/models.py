@@ -239,7 +239,7 @@ def reference_in_bf16(recipe, ref, hw: Hardware) -> bool:
     """Whether a compare model's 16-bit weights take at most 80% of vLLM's memory share (the rest is KV cache):
     the published models are full bf16 fine-tunes, evaluated in 16-bit by the paper. Unknown shapes: no.
     (The base and the arms stay as the recipe loads them, e.g. 4-bit.)"""
-    from kit.plan import shape_of
+    from kit.shapes import shape_of
 
     try:
         shape = shape_of(dataclasses.replace(recipe.model, id=ref.id))

@@ -27,11 +27,11 @@ def build_stages(recipe) -> dict[str, Any]:
 
     def arm_stage(arm: str):
         def run(ctx):
-            from kit.train import ARMS
+            from kit.registry import ARMS
 
             out = ctx.run_dir / "arms" / arm
             out.mkdir(parents=True, exist_ok=True)
-            return ARMS[arm](ctx, out)
+            return ARMS.get(arm).train(ctx, out)
 
         return run
 
@@ -56,12 +56,12 @@ def build_stages(recipe) -> dict[str, Any]:
         stages["data"] = Stage("data", data_stage, ("seed", "scale", "model.id", "model.revision", "model.tiny",
                                                     "model.toy_quick", "data", "chat", "sft.max_length"), (), ("data",))
     train_names = []
-    from kit.train import ARM_SECTIONS
+    from kit.registry import ARMS
 
     for arm in recipe.arms:
         name = f"train_{arm}"
         train_names.append(name)
-        stages[name] = Stage(name, arm_stage(arm), common + ("lora", "train") + ARM_SECTIONS[arm], ("data",),
+        stages[name] = Stage(name, arm_stage(arm), common + ("lora", "train") + ARMS.get(arm).sections, ("data",),
                              (f"arms/{arm}",))
     stages["eval"] = Stage("eval", eval_stage, common + ("scale", "eval", "arms", "compare"), tuple(train_names),
                            ("eval",))
@@ -87,7 +87,7 @@ class Context:
 
     @property
     def eval_engine(self) -> str:
-        from kit.eval.engine_vllm import choose_eval_engine
+        from kit.gen.vllm import choose_eval_engine
 
         return choose_eval_engine(self.recipe, self.hw)
 
@@ -117,7 +117,7 @@ class Context:
         """One base model with every arm's adapter attached (switched per arm); for the vLLM engine the base is
         loaded with unsloth's engine, its LoRA slots sized for the largest adapter rank. The probe, which only
         runs forward passes, asks for no engine (`vllm_engine=False`): it would hold its GPU memory share idle."""
-        from kit.eval.engine_vllm import adapter_rank
+        from kit.gen.vllm import adapter_rank
         from kit.models import attach_adapters, load_base, vllm_spec
 
         missing = [a for a, p in self.adapters().items() if not (p / "adapter_config.json").exists()]
@@ -295,7 +295,7 @@ def _forget(run_dir: Path, stages: dict[str, Any], forgotten: set[str], ledger, 
     """Delete the forgotten stages' manifests and outputs, only the paths the kit writes (never the folder
     itself or anything else in it); the whole run also loses its resolved recipe and any arm's folder."""
     from kit.rundir import RESOLVED, remove_kit_paths
-    from kit.train import ARMS
+    from kit.registry import ARMS
 
     # the whole run also forgets stages this recipe does not have (an audit has no data stage; an arm may have
     # been dropped from `arms`): an earlier recipe's results in the same folder must not outlive --fresh

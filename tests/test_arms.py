@@ -46,11 +46,11 @@ def _log(out_dir) -> list[dict]:
 
 @pytest.mark.slow
 def test_sft_steps_move_the_adapter(ctx):
-    from kit.train import ARMS
+    from kit.registry import ARMS
 
     out = ctx.run_dir / "arms" / "sft"
     out.mkdir(parents=True)
-    summary = ARMS["sft"](ctx, out)
+    summary = ARMS.get("sft").train(ctx, out)
     assert summary["steps"] == 2 and torch.isfinite(torch.tensor(summary["train_loss"]))
     assert _lora_b_norm(out / "adapter") > 0  # B starts at zero: non-zero means gradients flowed
     assert any(r.get("grad_norm", 0) > 0 for r in _log(out))
@@ -130,12 +130,12 @@ def test_health_monitor_warns_then_stops(tmp_path):
 
 @pytest.mark.slow
 def test_sft_matched_lr_uses_the_rl_learning_rate(ctx):
-    from kit.train import ARMS
+    from kit.registry import ARMS
 
     ctx.recipe.grpo.learning_rate = 3e-4
     out = ctx.run_dir / "arms" / "sft_matched_lr"
     out.mkdir(parents=True)
-    summary = ARMS["sft_matched_lr"](ctx, out)
+    summary = ARMS.get("sft_matched_lr").train(ctx, out)
     assert summary["learning_rate"] == 3e-4
     lrs = [r["learning_rate"] for r in _log(out) if "learning_rate" in r]
     assert lrs and all(abs(lr - 3e-4) < 1e-12 for lr in lrs)  # constant schedule in the smoke recipe
@@ -148,11 +148,11 @@ def test_push_to_hub_uploads_each_adapter(ctx, monkeypatch):
     pushed = []
     monkeypatch.setattr(common, "push_adapter", lambda path, repo: pushed.append((path.name, repo)))
     ctx.recipe.train.push_to_hub = "me/kit-smoke"
-    from kit.train import ARMS
+    from kit.registry import ARMS
 
     out = ctx.run_dir / "arms" / "sft"
     out.mkdir(parents=True)
-    ARMS["sft"](ctx, out)
+    ARMS.get("sft").train(ctx, out)
     assert pushed == [("adapter", "me/kit-smoke-sft")]
 
 

@@ -13,7 +13,7 @@ import pytest
 from kit.errors import KitError
 from kit.eval import benchmarks
 from kit.eval.benchmarks.base import load_rows
-from kit.eval.engine import Generation
+from kit.gen.engine import Generation
 from kit.eval.stage import evaluate_one, plan_chunks, read_samples
 
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from kit.chat import render_prompt
-from kit.eval.benchmarks.base import Decode
-from kit.eval.engine import HFEngine, stable_seed, truncate_at_stop
+from kit.gen.decode import Decode
+from kit.gen.engine import HFEngine, stable_seed, truncate_at_stop
 
 torch.set_num_threads(1)
 

@@ -298,7 +298,7 @@ def test_eval_model_starts_the_engine_for_the_largest_adapter_rank(gpu_fakes, mo
 
 
 def test_eval_engine_choice():
-    from kit.eval.engine_vllm import choose_eval_engine
+    from kit.gen.vllm import choose_eval_engine
 
     assert choose_eval_engine(_recipe(eval={"engine": "auto"}), CPU) == "hf"
     assert choose_eval_engine(_recipe(model={"backend": "hf"}, eval={"engine": "auto"}), GPU) == "hf"
@@ -362,8 +362,8 @@ def test_vllm_engine_uses_lora_requests_per_arm_and_a_seed_per_prompt(gpu_fakes,
     from vllm import LLM
     from vllm.lora.request import LoRARequest
 
-    from kit.eval.benchmarks.base import Decode
-    from kit.eval.engine import make_engine
+    from kit.gen.decode import Decode
+    from kit.gen.engine import make_engine
 
     llm = LLM(max_lora_rank=32)
     engine = make_engine("vllm", _FakePeftModel(llm), tokenizer, 8, _adapters(tmp_path, {"sft": 32, "grpo": 16}))
@@ -396,7 +396,7 @@ def test_vllm_engine_uses_lora_requests_per_arm_and_a_seed_per_prompt(gpu_fakes,
 def test_vllm_engine_refuses_an_adapter_above_the_engines_rank(gpu_fakes, tokenizer, tmp_path):
     from vllm import LLM
 
-    from kit.eval.engine_vllm import VLLMEngine
+    from kit.gen.vllm import VLLMEngine
 
     with pytest.raises(KitError, match="LoRA rank 64 but the vLLM engine was started with max_lora_rank=16"):
         VLLMEngine(_FakePeftModel(LLM(max_lora_rank=16)), tokenizer, _adapters(tmp_path, {"grpo": 64}))
@@ -457,7 +457,7 @@ def test_reference_engine_runs_compare_models_through_their_own_vllm_engine(gpu_
     import kit.models
     from vllm import LLM
 
-    from kit.eval.engine_vllm import VLLMEngine, reference_engine, release
+    from kit.gen.vllm import VLLMEngine, reference_engine, release
 
     recipe = _recipe(model={"backend": "unsloth", "load_in_4bit": True}, eval={"engine": "auto"}, arms=[],
                      compare={"rl": {"id": "ReasoningTransferability/UniReason-Qwen3-14B-RL"}})
@@ -498,7 +498,7 @@ def test_vllm_engine_scores_loglik_at_the_recipes_batch_size(gpu_fakes, tokenize
     """make_engine hands eval.batch_size to the vLLM engine's log-likelihood path (it used to stay at 8)."""
     from vllm import LLM
 
-    from kit.eval.engine import make_engine
+    from kit.gen.engine import make_engine
 
     engine = make_engine("vllm", _FakePeftModel(LLM(max_lora_rank=32)), tokenizer, 3, _adapters(tmp_path, {"sft": 8}))
     assert engine._hf.batch_size == 3

@@ -55,8 +55,13 @@ def stub_stages(monkeypatch):
     monkeypatch.setattr(Context, "tokenizer", lambda self: None)
     monkeypatch.setattr(kit.data.train_sets, "build", lambda recipe, tok, n, out: writer("data", "data")(
         type("C", (), {"run_dir": out.parent})()))
+    import dataclasses
+
+    from kit.registry import ARMS as REGISTRY
+
     for arm in ARMS:
-        monkeypatch.setitem(kit.train.ARMS, arm, lambda ctx, out, arm=arm: writer(f"train_{arm}", f"arms/{arm}")(ctx))
+        fake = dataclasses.replace(REGISTRY.get(arm), trainer=lambda ctx, out, arm=arm: writer(f"train_{arm}", f"arms/{arm}")(ctx))
+        monkeypatch.setitem(REGISTRY._entries, arm, fake)
     monkeypatch.setattr(kit.eval.stage, "run", writer("eval", "eval"))
     monkeypatch.setattr(kit.probe.stage, "run", writer("probe", "probe"))
 

@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     from kit.chat import render_prompt
     from kit.eval import benchmarks
     from kit.eval.benchmarks.base import Decode, Item, load_rows
-    from kit.eval.engine import HFEngine
+    from kit.gen.engine import HFEngine
     from kit.eval.stage import evaluate_one
     from kit.models import load_base
     from kit.hardware import detect

@@ -18,8 +18,8 @@ from tqdm import tqdm
 from kit.chat import render_prompt, split_thinking
 from kit.eval import benchmarks
 from kit.eval.benchmarks.base import Benchmark, Decode, Item, load_rows, select_items
-from kit.eval.engine import make_engine, stable_seed
-from kit.eval.engine_vllm import reference_engine, release
+from kit.gen.engine import make_engine, stable_seed
+from kit.gen.vllm import reference_engine, release
 from kit.errors import KitError
 
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from kit.eval import benchmarks
 from kit.eval.benchmarks.base import load_rows
-from kit.eval.engine import select_adapter
+from kit.gen.engine import select_adapter
 from kit.eval.stage import read_samples
 
 

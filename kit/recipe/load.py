@@ -244,7 +244,7 @@ def _coerce(tp: Any, value: Any, key: str, origin: str) -> Any:
 def validate(recipe: Recipe, origin: str = "recipe") -> None:
     """Ranges, choices and cross-field rules. Names of arms and benchmarks are checked against registries."""
     _check_ranges(recipe, "", origin)
-    from kit.train import ARMS  # late import: registries live with their code
+    from kit.registry import ARMS
 
     for arm in recipe.arms:
         if arm not in ARMS:

@@ -14,8 +14,8 @@ from typing import Any
 
 from kit.chat import render_completion
 from kit.data.train_sets import read_jsonl
-from kit.eval.benchmarks.base import Decode
-from kit.eval.engine import HFEngine, stable_seed
+from kit.gen.decode import Decode
+from kit.gen.engine import HFEngine, stable_seed
 from kit.train.common import save_adapter
 from kit.train.rewards import Correctness
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from kit.errors import KitError
+from kit.gen.decode import Decode  # noqa: F401  (benchmarks name their decode settings)
 from kit.groups import Group
 
 FIXTURE_DIR = Path(__file__).resolve().parents[2] / "data" / "fixtures" / "benchmarks"
@@ -36,18 +37,6 @@ class HubSource:
     data_files: str | tuple[str, ...] | None = None
     gated: bool = False
     note: str = ""
-
-
-@dataclass(frozen=True)
-class Decode:
-    """Decode settings as the paper states them (A.3.5); recipes may override per benchmark."""
-
-    temperature: float = 0.0  # 0 means greedy
-    top_p: float = 1.0
-    top_k: int = 0  # 0 means off
-    n_samples: int = 1
-    max_new_tokens: int = 32768
-    stop: tuple[str, ...] = ()
 
 
 @dataclass

@@ -1,5 +1,5 @@
 """Generation engines behind one interface: batched HF `generate` (CPU and GPU) and vLLM through unsloth's
-fast generation (GPU, kit/eval/engine_vllm.py). Base and arms share one loaded base model: the engine
+fast generation (GPU, kit/gen/vllm.py). Base and arms share one loaded base model: the engine
 switches LoRA adapters instead of loading a model per arm.
 """
 
@@ -9,7 +9,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from kit.eval.benchmarks.base import Decode
+from kit.gen.decode import Decode
 
 
 @dataclass(frozen=True)
@@ -141,7 +141,7 @@ def select_adapter(model, model_name: str) -> None:
 
 def make_engine(kind: str, model, tokenizer, batch_size: int, adapters: dict[str, Any] | None = None) -> Engine:
     if kind == "vllm":
-        from kit.eval.engine_vllm import VLLMEngine  # lazy: GPU only
+        from kit.gen.vllm import VLLMEngine  # lazy: GPU only
 
         return VLLMEngine(model, tokenizer, adapters or {}, batch_size=batch_size)
     return HFEngine(model, tokenizer, batch_size)

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from kit.errors import KitError
-from kit.eval.benchmarks.base import Decode
-from kit.eval.engine import Generation, HFEngine, stable_seed, truncate_at_stop
+from kit.gen.decode import Decode
+from kit.gen.engine import Generation, HFEngine, stable_seed, truncate_at_stop
 
 
 def vllm_engine_of(model) -> Any | None:
@@ -132,7 +132,7 @@ def reference_engine(ctx, name: str, tokenizer, batch_size: int):
     """(engine, model) for the compare model `name`: with the vLLM eval engine, its own unsloth vLLM engine, in bf16
     where the weights fit (kit/models.py reference_in_bf16), else the HF engine on the recipe's load. Release the
     base's engine first (`release`): two engines at the recipe's memory share do not fit one card."""
-    from kit.eval.engine import make_engine
+    from kit.gen.engine import make_engine
     from kit.models import load_reference, vllm_spec
 
     kind = ctx.eval_engine

@@ -1,0 +1,167 @@
+"""Registries: the one place each kind of plug-in (arm, model provider, data source) is listed, with what every
+layer needs to know about it. Imports nothing heavy and nothing of the kit's above the base layer: entries name
+their code as "module:function" strings that are imported only when called, so the plan, the report and the
+study can iterate arms without importing trl.
+
+Benchmarks have their own registry (`kit.eval.benchmarks`): a benchmark is a class whose metadata (group, paper
+size and position) lives on the class. Plug-ins outside the core (the CPU mini-world, `kit/toy`) register
+themselves from `load_plugins()`, which imports every module named under the `kit.plugins` entry-point group.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Generic, Iterator, Literal, TypeVar
+
+from kit.errors import KitError
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """Named entries in registration order; an unknown name is a one-line KitError listing the known ones."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._entries: dict[str, T] = {}
+
+    def register(self, name: str, entry: T, replace: bool = False) -> T:
+        if name in self._entries and not replace:
+            raise KitError(f"{self.kind} '{name}' is registered twice")
+        self._entries[name] = entry
+        return entry
+
+    def unregister(self, name: str) -> None:
+        """Tests register dummies and take them out again."""
+        self._entries.pop(name, None)
+
+    def get(self, name: str) -> T:
+        load_plugins()
+        if name not in self._entries:
+            raise KitError(f"unknown {self.kind} '{name}'; known: {', '.join(self._entries) or 'none'}")
+        return self._entries[name]
+
+    def names(self) -> list[str]:
+        load_plugins()
+        return list(self._entries)
+
+    def __contains__(self, name: object) -> bool:
+        load_plugins()
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def items(self) -> list[tuple[str, T]]:
+        load_plugins()
+        return list(self._entries.items())
+
+
+def resolve(ref: str | Callable[..., Any]) -> Callable[..., Any]:
+    """'package.module:function' → the function, imported now (heavy libraries load only when an entry runs);
+    a callable is returned as it is (tests and plug-ins may register functions directly)."""
+    if callable(ref):
+        return ref
+    module, _, attr = ref.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+Role = Literal["rl", "sft", "ablation", "control"]
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One training arm: everything the run, the plan, the report and the study need to know about it.
+
+    `sections`: dotted recipe keys (besides the shared model/lora/train keys) whose values change its results;
+    `trainer`: "module:function" called as trainer(ctx, out_dir) -> summary dict;
+    `estimate`: "module:function" giving the plan's StagePlan for the arm (see kit/plan);
+    `needs`: training files it reads from the data stage ("sft", "rl");
+    `role`: "rl" and "sft" are the two arms the study compares (the paper's on-policy RL and off-policy SFT);
+    ablations are reported beside them; controls are drawn dashed and grey.
+    """
+
+    name: str
+    label: str
+    colour: str
+    role: Role
+    sections: tuple[str, ...]
+    trainer: str | Callable[..., Any]
+    estimate: str | Callable[..., Any]
+    needs: tuple[str, ...] = ("sft",)
+    description: str = ""
+    section: str | None = None  # a recipe section of its own (e.g. "dpo"), read with `config` as its schema
+    config: type | None = None  # dataclass of that section's knobs (None: the arm reuses other sections)
+
+    def train(self, ctx: Any, out_dir: Any) -> Any:
+        return resolve(self.trainer)(ctx, out_dir)
+
+    @property
+    def dashed(self) -> bool:
+        return self.role == "control"
+
+
+ARMS: Registry[Arm] = Registry("arm")
+
+
+def register_arm(arm: Arm, replace: bool = False) -> Arm:
+    return ARMS.register(arm.name, arm, replace)
+
+
+def arm_of_role(role: Role, among: list[str] | tuple[str, ...]) -> str | None:
+    """The first arm of `among` (a recipe's arms) with this role, or None."""
+    for name in among:
+        if name in ARMS and ARMS.get(name).role == role:
+            return name
+    return None
+
+
+@dataclass(frozen=True)
+class ModelProvider:
+    """Models the kit builds itself instead of loading from the Hub (a random-weight tiny Qwen3, the toy base).
+
+    `build`: "module:function" (model_cfg, cache_root) -> local folder with config, weights and tokenizer;
+    `fingerprint`: "module:function" (model_cfg) -> str: what the built weights depend on beyond the recipe.
+    """
+
+    id: str
+    build: str
+    fingerprint: str | None = None
+    description: str = ""
+
+
+MODEL_PROVIDERS: Registry[ModelProvider] = Registry("built model")
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """Where training problems come from ("hub", "fixtures", a plug-in's generator).
+
+    `problems`: "module:function" (data_cfg) -> list of problems (kit.data.train_sets.Problem);
+    `counts_known`: the pool's size is known before loading (the plan can size the run from it).
+    """
+
+    name: str
+    problems: str
+    description: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+DATA_SOURCES: Registry[DataSource] = Registry("data source")
+
+_PLUGINS_LOADED = False
+
+
+def load_plugins() -> None:
+    """Import the kit's built-in registrations and every module under the `kit.plugins` entry-point group once.
+    The built-in arms register in kit.train.arms (no trl imported there)."""
+    global _PLUGINS_LOADED
+    if _PLUGINS_LOADED:
+        return
+    _PLUGINS_LOADED = True
+    importlib.import_module("kit.builtin")  # the composition root's list of bundled registrations
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group="kit.plugins"):
+        ep.load()
