@@ -17,6 +17,8 @@ from tqdm import tqdm
 
 from kit.chat import render_prompt, split_thinking
 from kit.eval import benchmarks
+from kit.artefacts import (EvalResults, Sample, append_samples, read_samples, rewrite_samples,  # noqa: F401
+                           samples_path)
 from kit.eval.benchmarks.base import Benchmark, Decode, Item, load_rows, select_items
 from kit.gen.engine import make_engine, stable_seed
 from kit.gen.vllm import reference_engine, release
@@ -34,37 +36,6 @@ def resolved_decode(bench: Benchmark, eval_cfg) -> Decode:
         n_samples=eval_cfg.samples if (sampled and eval_cfg.samples is not None) else d.n_samples,
         max_new_tokens=min(d.max_new_tokens, eval_cfg.max_new_tokens),
     )
-
-
-_REQUIRED = ("item_id", "sample", "scores")
-
-
-def read_samples(path: Path) -> list[dict[str, Any]]:
-    """Per-sample lines; a torn line (killed mid-write) is ignored and regenerated. A line that parses but
-    is not one of the eval stage's rows is a KitError naming the file, not a KeyError later."""
-    if not path.exists():
-        return []
-    rows = []
-    for n, line in enumerate(path.read_text().splitlines(), start=1):
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        missing = [k for k in _REQUIRED if k not in row] if isinstance(row, dict) else list(_REQUIRED)
-        if missing:
-            names = ", ".join(repr(k) for k in missing)
-            raise KitError(f"{path}:{n}: not a per-sample row of the eval stage (no {names}); "
-                           f"delete that line (or the file) and rerun to regenerate it")
-        rows.append(row)
-    return rows
-
-
-def _rewrite_clean(path: Path, rows: list[dict[str, Any]]) -> None:
-    """Rewrite the log with `rows` only (dropping a torn trailing line and rows of chunks to redo), so
-    appending keeps it valid JSONL."""
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    tmp.replace(path)
 
 
 Key = tuple[str, str, int]  # (item id, variant, sample index)
@@ -113,7 +84,7 @@ def evaluate_one(engine, model_name: str, bench: Benchmark, items: list[Item], r
         keys = [(it.id, v, k) for it in items for v in bench.variants for k in range(decode.n_samples)]
     todo, keep = plan_chunks(keys, size, rows)
     if log.exists():
-        _rewrite_clean(log, keep)
+        rewrite_samples(log, keep)
     by_id = {it.id: it for it in items}
     for c in tqdm(todo, desc=f"{model_name}/{bench.name}", leave=False):
         part = [(by_id[i], v, k) for i, v, k in keys[c * size:(c + 1) * size]]
@@ -128,16 +99,13 @@ def _loglik_chunk(engine, model_name: str, bench: Benchmark, part: list[Item], r
     reqs = [bench.requests(it) for it in part]
     flat = [(render_prompt(ctx, thinking, recipe.chat.system), cont) for r in reqs for ctx, cont in r]
     lls = engine.loglik(flat)
-    with open(log, "a") as f:
-        pos = 0
-        for it, r in zip(part, reqs):
-            vals = lls[pos:pos + len(r)]
-            pos += len(r)
-            scores = bench.score_loglik(it, vals, [len(c) for _, c in r])
-            f.write(json.dumps({"model": model_name, "benchmark": bench.name, "item_id": it.id,
-                                "cluster": it.cluster, "sample": 0, "variant": "", "prompt": flat[pos - len(r)][0],
-                                "output": "", "answer": "", "truncated": False, "scores": scores,
-                                "logliks": vals, "enable_thinking": thinking}) + "\n")
+    samples, pos = [], 0
+    for it, r in zip(part, reqs):
+        vals = lls[pos:pos + len(r)]
+        pos += len(r)
+        samples.append(Sample(model_name, bench.name, it.id, it.cluster, 0, "", flat[pos - len(r)][0], "", "", False,
+                              bench.score_loglik(it, vals, [len(c) for _, c in r]), thinking, logliks=vals))
+    append_samples(log, samples)
 
 
 def _generate_chunk(engine, model_name: str, bench: Benchmark, part: list[tuple[Item, str, int]], recipe,
@@ -148,16 +116,14 @@ def _generate_chunk(engine, model_name: str, bench: Benchmark, part: list[tuple[
     prompts = [render_prompt(bench.prompt(it, v), thinking, recipe.chat.system) for it, v, _ in part]
     seed = stable_seed(recipe.eval.seed, model_name, bench.name, part[0][0].id, part[0][2])
     outputs = engine.generate(prompts, decode, seed)
-    with open(log, "a") as f:
-        for (it, v, k), prompt, gen in zip(part, prompts, outputs):
-            parts = split_thinking(gen.text, thinking)
-            scores = bench.score_sample(it, parts.answer, gen.text, v, finished=gen.finished)
-            f.write(json.dumps({"model": model_name, "benchmark": bench.name, "item_id": it.id,
-                                "cluster": it.cluster, "sample": k, "variant": v, "prompt": prompt,
-                                "output": gen.text, "output_ids": gen.token_ids, "finished": gen.finished,
-                                "answer": parts.answer, "truncated": parts.truncated,
-                                "scores": scores, "enable_thinking": thinking,
-                                "decode": dataclasses.asdict(decode)}) + "\n")
+    samples = []
+    for (it, v, k), prompt, gen in zip(part, prompts, outputs):
+        parts = split_thinking(gen.text, thinking)
+        scores = bench.score_sample(it, parts.answer, gen.text, v, finished=gen.finished)
+        samples.append(Sample(model_name, bench.name, it.id, it.cluster, k, v, prompt, gen.text, parts.answer,
+                              parts.truncated, scores, thinking, finished=gen.finished,
+                              output_ids=list(gen.token_ids), decode=dataclasses.asdict(decode)))
+    append_samples(log, samples)
 
 
 def item_scores(rows: list[dict[str, Any]], items: list[Item]) -> dict[str, dict[str, float]]:
@@ -197,26 +163,25 @@ def run(ctx) -> dict[str, Any]:
     for name in ["base"] + list(recipe.arms):  # one base, adapters switched
         engine.select(name)
         for b in benches:
-            evaluate_one(engine, name, b, subsets[b.name], recipe, out / "samples" / name / f"{b.name}.jsonl")
+            evaluate_one(engine, name, b, subsets[b.name], recipe, samples_path(ctx.run_dir, name, b.name))
     release(engine)  # a vLLM engine holds its memory share until torn down; the next model needs it
     del engine, model
     for name in recipe.compare:  # audited full models: one load each (their own vLLM engine, bf16 where they fit)
         ref_engine, ref_model = reference_engine(ctx, name, tok, recipe.eval.batch_size)
         for b in benches:
-            evaluate_one(ref_engine, name, b, subsets[b.name], recipe, out / "samples" / name / f"{b.name}.jsonl")
+            evaluate_one(ref_engine, name, b, subsets[b.name], recipe, samples_path(ctx.run_dir, name, b.name))
         release(ref_engine)
         del ref_engine, ref_model
     scores: dict[str, Any] = {}
     per_item: dict[str, Any] = {}
     for name in models:
         for b in benches:
-            rows = read_samples(out / "samples" / name / f"{b.name}.jsonl")
+            rows = read_samples(samples_path(ctx.run_dir, name, b.name))
             scores.setdefault(name, {})[b.name] = aggregate(b, rows, subsets[b.name])
             by_item = item_scores(rows, subsets[b.name])
             per_item.setdefault(name, {})[b.name] = {
                 it.id: {"cluster": it.cluster, "stratum": b.stratum(it), "weight": b.weight(it), **by_item[it.id]}
                 for it in subsets[b.name] if it.id in by_item}
-    (out / "scores.json").write_text(json.dumps(scores, indent=1))
-    (out / "item_scores.json").write_text(json.dumps(per_item))
+    EvalResults(scores, per_item).write(ctx.run_dir)
     return {"models": models, "benchmarks": [b.name for b in benches],
             "items": {b.name: len(subsets[b.name]) for b in benches}}

@@ -9,17 +9,16 @@ token shift uses each arm's own generations saved by the eval stage.
 
 from __future__ import annotations
 
-import json
 import time
 from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
+from kit.artefacts import ProbeResults, read_samples, samples_path
 from kit.eval import benchmarks
 from kit.eval.benchmarks.base import load_rows
 from kit.gen.engine import select_adapter
-from kit.eval.stage import read_samples
 
 
 class Clock:
@@ -122,7 +121,7 @@ def _token_shift(model, tok, arm: str, recipe, run_dir, base_model=None) -> dict
     out = {}
     select_adapter(model, arm if base_model is None else "base")
     for name in recipe.eval.benchmarks:
-        rows = [r for r in read_samples(run_dir / "eval" / "samples" / arm / f"{name}.jsonl") if r.get("output_ids")]
+        rows = [r for r in read_samples(samples_path(run_dir, arm, name)) if r.get("output_ids")]
         rows = rows[:recipe.probe.token_samples]
         if not rows:
             continue
@@ -188,7 +187,7 @@ def run(ctx) -> dict[str, Any]:
         del ref
     result["timings"] = clock.totals
     result["seconds"] = round(time.time() - t0, 2)
-    out = ctx.run_dir / "probe"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(result, default=float))
+    arms = result.pop("arms")
+    ProbeResults(arms, result).write(ctx.run_dir)
+    result["arms"] = arms
     return {"texts": len(texts), "models": list(result["arms"]), "seconds": result["seconds"], **result["timings"]}

@@ -14,7 +14,7 @@ Scores are fractions in [0, 1]; reports show percentages.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -224,21 +224,3 @@ def select_items(items: list[Item], n: int | None, seed: int) -> list[Item]:
             break
         chosen.extend(by_cluster[c])
     return chosen
-
-
-@dataclass
-class ScoredSample:
-    """One line of the per-sample log (eval/<model>/<benchmark>.jsonl)."""
-
-    model: str
-    benchmark: str
-    item_id: str
-    cluster: str
-    sample: int
-    prompt: str
-    output: str
-    answer: str
-    truncated: bool
-    scores: dict[str, float]
-    variant: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
