@@ -7,6 +7,9 @@ import importlib
 
 MODULES = (
     "kit.train.arms",  # sft, grpo, onpolicy_sft, sft_matched_lr
+    "kit.models",  # built model tiny-random-qwen3
+    "kit.data.sources",  # data sources hub, fixtures
+    "kit.toy.plugin",  # the CPU mini-world: built model toy-qwen3, data source toy, benchmarks toy_<task>
 )
 
 for _module in MODULES:

@@ -1,11 +1,44 @@
 """The composition root's recipe loader: the recipe as read and validated by kit.recipe, plus the checks that need
-the registries above the recipe layer (benchmark names, paper rows, data sources, built models)."""
+the registries above the recipe layer (benchmark names, paper rows, data sources)."""
 
 from __future__ import annotations
 
+import difflib
+
+from kit.errors import KitError
 from kit.recipe import Recipe, load
 
 
 def load_recipe(path: str, overrides: list[str] | None = None) -> Recipe:
-    """Every entry point (kit.run, kit.study, kit.gpucheck) loads recipes through this."""
-    return load(path, overrides or [])
+    """Every entry point (kit.run, kit.study, kit.gpucheck, kit.toy.select_lr) loads recipes through this."""
+    recipe = load(path, overrides or [])
+    check_names(recipe, str(path))
+    return recipe
+
+
+def check_names(recipe: Recipe, origin: str = "recipe") -> None:
+    """The recipe's names of plug-ins and published rows, against their registries; one-line KitErrors."""
+    from kit.data.train_sets import data_source
+    from kit.eval import benchmarks
+    from kit.report.paper_numbers import PAPER_ROWS
+
+    for name, row in recipe.report.paper_rows.items():
+        if row not in PAPER_ROWS:
+            close = difflib.get_close_matches(row, list(PAPER_ROWS), n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else f"; known: {', '.join(PAPER_ROWS)}"
+            raise KitError(f"{origin}: 'report.paper_rows.{name}' names an unknown row '{row}'{hint}")
+    for name in recipe.eval.benchmarks:
+        try:
+            benchmarks.get(name)
+        except KitError as exc:
+            raise KitError(f"{origin}: eval.benchmarks: {exc}") from None
+    try:
+        data_source(recipe.data)  # the name, the source's own rules, rl_problems=all against its RL pool
+    except KitError as exc:
+        raise KitError(f"{origin}: {_data_key(exc)}") from None
+
+
+def _data_key(exc: KitError) -> str:
+    """An unknown source names the key it came from."""
+    text = str(exc)
+    return f"data.source: {text}" if text.startswith("unknown data source") else text

@@ -77,7 +77,7 @@ def check_recipe(recipe_path: Path, shape: str | None, steps: int, work: Path, e
     still leaves the figures measured before it."""
     import torch
 
-    from kit import recipe as R
+    from kit.compose import load_recipe
     from kit.data.train_sets import build
     from kit.gen.decode import Decode
     from kit.gen.engine import HFEngine
@@ -92,7 +92,7 @@ def check_recipe(recipe_path: Path, shape: str | None, steps: int, work: Path, e
     overrides = [f"output_dir={work}", "data.source=fixtures", "eval.source=fixtures", f"sft.max_steps={steps}",
                  f"grpo.max_steps={steps}", "grpo.health.action=warn", f"run_name=gpucheck-{recipe_path.stem}",
                  "arms=[sft, grpo]", *extra]
-    recipe = R.load(recipe_path, overrides)
+    recipe = load_recipe(recipe_path, overrides)
     dtype = choose_dtype(recipe.model.dtype, hw)
     if choose_backend(recipe.model.backend, hw) == "unsloth":
         import unsloth  # noqa: F401  (before trl/transformers trainers)
@@ -164,7 +164,7 @@ def check_decode(recipe_path: Path, shape: str, batches: list[int], new_tokens: 
     """Seconds per decode step of the kit's HF engine (the non-vLLM path, through the recipe's backend) at
     several batch sizes: generate `8` and `8 + new_tokens` tokens and divide the difference, so prefill and
     the first-call compilation drop out. These figures calibrate kit/plan.py's non-vLLM decode model."""
-    from kit import recipe as R
+    from kit.compose import load_recipe
     from kit.gen.decode import Decode
     from kit.gen.engine import HFEngine
     from kit.hardware import choose_backend, choose_dtype, detect
@@ -172,7 +172,7 @@ def check_decode(recipe_path: Path, shape: str, batches: list[int], new_tokens: 
     from kit.shapes import QWEN3_SHAPES
 
     hw = detect()
-    recipe = R.load(recipe_path, [f"output_dir={work}", "data.source=fixtures", "eval.source=fixtures"])
+    recipe = load_recipe(recipe_path, [f"output_dir={work}", "data.source=fixtures", "eval.source=fixtures"])
     dtype = choose_dtype(recipe.model.dtype, hw)
     if choose_backend(recipe.model.backend, hw) == "unsloth":
         import unsloth  # noqa: F401

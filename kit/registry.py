@@ -138,13 +138,19 @@ MODEL_PROVIDERS: Registry[ModelProvider] = Registry("built model")
 class DataSource:
     """Where training problems come from ("hub", "fixtures", a plug-in's generator).
 
-    `problems`: "module:function" (data_cfg) -> list of problems (kit.data.train_sets.Problem);
-    `counts_known`: the pool's size is known before loading (the plan can size the run from it).
+    `problems`: "module:function" (data_cfg) -> list of problems (kit.data.train_sets.Problem), the ones both
+    arms train on, in a seeded order;
+    `rl_pool`: "module:function" (data_cfg) -> every RL problem of the source (`data.rl_problems=all` tops the RL
+    set up from it); None: the source has one problem set and `data.rl_problems=all` is refused;
+    `check`: "module:function" (data_cfg) -> None, raising a one-line KitError for settings the source cannot
+    serve (checked when the recipe is loaded and again before the data stage builds).
     """
 
     name: str
     problems: str
     description: str = ""
+    rl_pool: str | Callable[..., Any] | None = None
+    check: str | Callable[..., Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 

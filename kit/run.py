@@ -170,10 +170,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(args: argparse.Namespace) -> int:
-    from kit import recipe as recipe_mod
+    from kit.compose import load_recipe
     from kit.hardware import check_gpu_settings, choose_backend, choose_dtype, detect
 
-    recipe = recipe_mod.load(args.recipe, args.overrides)
+    recipe = load_recipe(args.recipe, args.overrides)
     if (args.gpu or args.json) and not args.dry_run:
         raise KitError("--gpu and --json describe a plan: use them with --dry-run")
     preset = None

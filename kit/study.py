@@ -22,7 +22,6 @@ from typing import Any
 
 from kit.errors import KitError
 
-RL, SFT = "grpo", "sft"
 # two-sided 95% t quantiles for n-1 degrees of freedom
 T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
 
@@ -92,12 +91,25 @@ def verdict(diffs: list[float], higher_is_finding: bool) -> tuple[str, str]:
     return word, f"RL − SFT per seed: {', '.join(f'{d:+.3g}' for d in vals)}; mean {m:+.3g} [95% t-CI {lo:+.3g}, {hi:+.3g}]; same direction as the paper in {agree}/{len(vals)} seeds"
 
 
+def compared_pair(arms: list[str]) -> tuple[str | None, str | None]:
+    """(RL arm, SFT arm) the study compares: the first of `arms` (the recipe's order) whose registered role is
+    "rl", and the first whose role is "sft" (kit.registry.ARMS); None where the run has no such arm."""
+    from kit.registry import arm_of_role
+
+    return arm_of_role("rl", arms), arm_of_role("sft", arms)
+
+
 def write_report(name: str, seeds: list[int], per_seed: dict[int, dict[str, dict[str, float]]], out: Path,
-                 wall: dict[int, float]) -> dict[str, Any]:
+                 wall: dict[int, float], order: list[str] | None = None) -> dict[str, Any]:
+    """`order`: the recipe's arms (which arm of a role is compared when several share it); by default the arms
+    of the seeds' analyses, sorted."""
+    from kit.registry import ARMS
     from kit.report import plots
 
     out.mkdir(parents=True, exist_ok=True)
     arms = sorted({a for s in per_seed.values() for a in s})
+    present = [a for a in (order or []) if a in arms] + [a for a in arms if a not in (order or [])]
+    rl, sft = compared_pair(present)
     keys = ["TI_other", "TI_non", "math_gain", "other_gain", "non_gain", "pca_d", "one_minus_cka", "token_kl"]
     lines = [f"# Study: {name}, seeds {', '.join(map(str, seeds))}", "",
              "Each seed is a full run (its own report: outputs/<name>-seed<k>/report.md). Values per seed, then the "
@@ -112,7 +124,7 @@ def write_report(name: str, seeds: list[int], per_seed: dict[int, dict[str, dict
             m, lo, hi = _mean_ci(vals)
             lines.append(f"| {arm} | {k} | " + " | ".join(f"{v:.3g}" for v in vals) + f" | {m:.3g} [{lo:.3g}, {hi:.3g}] |")
     findings: dict[str, Any] = {}
-    if RL in arms and SFT in arms:
+    if rl is not None and sft is not None:
         checks = [("transfer to non-reasoning: TI_non(RL) > TI_non(SFT)", "TI_non", True),
                   ("transfer to other reasoning: TI_other(RL) > TI_other(SFT)", "TI_other", True),
                   ("non-reasoning gain (points): RL > SFT", "non_gain", True),
@@ -123,22 +135,29 @@ def write_report(name: str, seeds: list[int], per_seed: dict[int, dict[str, dict
                   "Criteria fixed before running: a claim is *reproduced* when RL − SFT has the paper's sign in every "
                   "seed and the 95% t-interval over seeds excludes 0; *weakly reproduced* when the sign agrees in most "
                   "seeds; *reversed* when it has the opposite sign in every seed with an interval excluding 0.", "",
+                  f"Compared: RL = `{rl}` ({ARMS.get(rl).label}), SFT = `{sft}` ({ARMS.get(sft).label}): the "
+                  "run's arms whose registered roles are 'rl' and 'sft'.", "",
                   "| claim | verdict | evidence |", "|---|---|---|"]
         for title, key, higher in checks:
-            diffs = [per_seed[s].get(RL, {}).get(key, float("nan")) - per_seed[s].get(SFT, {}).get(key, float("nan"))
+            diffs = [per_seed[s].get(rl, {}).get(key, float("nan")) - per_seed[s].get(sft, {}).get(key, float("nan"))
                      for s in seeds]
             word, detail = verdict(diffs, higher)
             if key.startswith("TI_"):
                 # the verdict stands as the fixed criteria give it; beside it, how many seeds' TIs the run
                 # reports themselves call conclusive (a math gain whose interval excludes 0, see report.md)
-                ok = {arm: sum(per_seed[s].get(arm, {}).get("ti_conclusive", 0.0) for s in seeds) for arm in (RL, SFT)}
-                detail += (f"; TI conclusive by the run reports' test in {ok[RL]:.0f}/{len(seeds)} seeds for RL, "
-                           f"{ok[SFT]:.0f}/{len(seeds)} for SFT")
+                ok = {arm: sum(per_seed[s].get(arm, {}).get("ti_conclusive", 0.0) for s in seeds) for arm in (rl, sft)}
+                detail += (f"; TI conclusive by the run reports' test in {ok[rl]:.0f}/{len(seeds)} seeds for RL, "
+                           f"{ok[sft]:.0f}/{len(seeds)} for SFT")
             findings[key] = {"claim": title, "verdict": word, "diffs": diffs}
             lines.append(f"| {title} | **{word}** | {detail} |")
         lines += ["", "TI divides by the math gain; where an arm did not gain on math (gain <= 0 points) its TI is "
                   "left undefined for that seed and the seed is left out of the two TI claims (the gains in points are "
                   "shown above: the non-reasoning gain claim does not depend on it)."]
+    else:
+        missing = " and ".join(f"no arm with role '{role}'" for role, arm in (("rl", rl), ("sft", sft)) if arm is None)
+        lines += ["", "## Is the paper's finding reproduced?", "",
+                  f"Not checked: the runs have {missing} (arms: {', '.join(arms) or 'none'}); the study compares "
+                  "the arm registered with role 'rl' against the one with role 'sft'."]
     lines += ["", "Time per seed (sum of its stages' times): " + ", ".join(f"seed {s} {wall.get(s, float('nan')):.0f} s"
                                                                    for s in seeds)]
     pts = {f"{arm} s{s}": per_seed[s][arm] for s in seeds for arm in per_seed[s]}
@@ -147,7 +166,8 @@ def write_report(name: str, seeds: list[int], per_seed: dict[int, dict[str, dict
     plots.ti_scatter(ti_points, out / "ti_by_seed.png")
     lines += ["", "![TI by seed](ti_by_seed.png)", ""]
     (out / "study.md").write_text("\n".join(lines) + "\n")
-    (out / "study.json").write_text(json.dumps({"seeds": seeds, "per_seed": per_seed, "findings": findings},
+    (out / "study.json").write_text(json.dumps({"seeds": seeds, "per_seed": per_seed, "findings": findings,
+                                                "compared": {"rl": rl, "sft": sft}},
                                                indent=1, default=float))
     return findings
 
@@ -180,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         wall[s] = stage_seconds(Path(base.output_dir) / name) or time.time() - t0
         per_seed[s] = seed_metrics(Path(base.output_dir) / name)
     out = Path(base.output_dir) / f"{base.name}-study"
-    findings = write_report(base.name, seeds, per_seed, out, wall)
+    findings = write_report(base.name, seeds, per_seed, out, wall, order=list(base.arms))
     for f in findings.values():
         print(f"{f['claim']}: {f['verdict']}")
     print(f"study report: {out / 'study.md'}")

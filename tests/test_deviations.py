@@ -107,3 +107,12 @@ def test_a_corrupt_result_or_manifest_is_a_one_line_error(tmp_path):
         build(run_dir)
     (run_dir / "manifests" / "eval.json").unlink()
     build(run_dir)  # the same folder with intact files builds
+
+
+def test_the_arms_row_names_the_recipes_arms_from_the_registry_and_checks_the_paper_pair():
+    d = R.from_dict({}).to_dict()
+    row = _row(d, "arms")
+    assert "SFT (off-policy) (sft, sft)" in row[2] and "GRPO (on-policy RL) (grpo, rl)" in row[2] and row[3] == "yes"
+    d["arms"] = ["sft", "onpolicy_sft"]  # no arm with role 'rl': the paper's comparison cannot be made
+    row = _row(d, "arms")
+    assert "SFT on own answers (onpolicy_sft, ablation)" in row[2] and row[3] == "no" and "role 'rl'" in row[4]

@@ -6,7 +6,7 @@ import pytest
 
 from kit import recipe as R
 from kit.errors import KitError
-from tests.conftest import ROOT, run_kit
+from tests.conftest import ROOT
 
 SMOKE = ROOT / "recipes" / "smoke.yaml"
 
@@ -66,17 +66,24 @@ def test_diff_lists_changed_dotted_keys():
     (["sft.optim=adamw_8bit"], "needs a CUDA GPU"),
     (["--stages", "train"], "unknown stage(s) ['train']"),
 ])
-def test_cli_errors_are_one_line_without_traceback(args, fragment, tmp_path):
-    res = run_kit(str(SMOKE), f"output_dir={tmp_path}", *args)
-    assert res.returncode == 2
-    assert "Traceback" not in res.stderr
-    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], res.stderr
+def test_cli_errors_are_one_line_without_traceback(args, fragment, tmp_path, capsys):
+    """In-process: kit.run.main returns 2 and prints one `error:` line, no traceback."""
+    from kit.run import main
+
+    rc = main([str(SMOKE), f"output_dir={tmp_path}", *args])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert "Traceback" not in err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], err
 
 
-def test_cli_missing_recipe_file(tmp_path):
-    res = run_kit(str(tmp_path / "missing.yaml"))
-    assert res.returncode == 2 and "recipe file not found" in res.stderr and "Traceback" not in res.stderr
+def test_cli_missing_recipe_file(tmp_path, capsys):
+    from kit.run import main
+
+    rc = main([str(tmp_path / "missing.yaml")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "recipe file not found" in err and "Traceback" not in err
 
 
 # --- validation holes (#10 item 5) and unusable recipe files (#10 item 4) --------------------------------
@@ -209,3 +216,35 @@ def test_cli_bad_recipe_files_exit_2_with_one_line(tmp_path, capsys, content, fr
     lines = [ln for ln in err.splitlines() if ln.strip()]
     assert rc == 2 and len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], err
     assert str(path) in lines[0]
+
+
+# --- names checked at the composition root (#11): kit.recipe knows no benchmark, paper row or data source --------
+
+
+@pytest.mark.parametrize("override, fragment", [
+    ("eval.benchmarks=[math5000]", "eval.benchmarks: unknown benchmark 'math5000'; did you mean 'math500'?"),
+    ("report.paper_rows.rl=Qwen3-14B-Bas", "'report.paper_rows.rl' names an unknown row 'Qwen3-14B-Bas'; did you mean"),
+    ("data.source=hubb", "data.source: unknown data source 'hubb'; known: hub, fixtures"),
+    ("data.sft_target=think", None),  # smoke's fixtures serve the think target: no error
+])
+def test_names_are_checked_when_the_composition_root_loads(override, fragment):
+    from kit.compose import load_recipe
+
+    r = R.load(SMOKE, [override])  # the recipe layer alone does not look names up...
+    if fragment is None:
+        assert load_recipe(str(SMOKE), [override]) == r
+        return
+    with pytest.raises(KitError) as exc:
+        load_recipe(str(SMOKE), [override])  # ...the composition root does, in one line naming the file
+    msg = str(exc.value)
+    assert fragment in msg and str(SMOKE) in msg and "\n" not in msg
+
+
+def test_a_data_sources_own_rules_are_checked_at_load():
+    from kit.compose import load_recipe
+
+    with pytest.raises(KitError, match="data.source=toy has no-think teacher traces only"):
+        load_recipe(str(ROOT / "recipes" / "toy.yaml"), ["data.sft_target=think"])
+    with pytest.raises(KitError, match="data.rl_problems=all needs the released sets .*hub, fixtures"):
+        load_recipe(str(ROOT / "recipes" / "toy.yaml"), ["data.rl_problems=all"])
+

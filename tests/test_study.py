@@ -67,3 +67,23 @@ def test_seed_time_is_the_sum_of_its_stages_and_conclusive_seeds_are_counted(tmp
     md = (tmp_path / "study" / "study.md").read_text()
     assert "TI conclusive by the run reports' test in 2/2 seeds for RL, 0/2 for SFT" in md
     assert "seed 0 45 s" in md
+
+
+def test_a_study_without_an_rl_arm_says_the_finding_is_not_checked(tmp_path):
+    """The compared pair is the runs' arms registered with roles 'rl' and 'sft' (kit.registry.ARMS): with only SFT
+    arms there is nothing to compare, and the study says why instead of printing verdicts."""
+    per_seed = {s: {"sft": {"TI_other": 20.0, "TI_non": -50.0}, "onpolicy_sft": {"TI_other": 30.0, "TI_non": 5.0}}
+                for s in (0, 1)}
+    assert write_report("sft-only", [0, 1], per_seed, tmp_path, {0: 1.0, 1: 1.0}) == {}
+    md = (tmp_path / "study.md").read_text()
+    assert "Not checked: the runs have no arm with role 'rl' (arms: onpolicy_sft, sft)" in md
+    assert "**reproduced**" not in md and "| onpolicy_sft | TI_non | 5 | 5 |" in md
+    assert json.loads((tmp_path / "study.json").read_text())["compared"] == {"rl": None, "sft": "sft"}
+
+
+def test_the_study_names_the_compared_arms(tmp_path):
+    per_seed = {s: {"sft": {"TI_other": 1.0, "TI_non": -5.0}, "grpo": {"TI_other": 2.0, "TI_non": 5.0}} for s in (0, 1)}
+    write_report("pair", [0, 1], per_seed, tmp_path, {0: 1.0, 1: 1.0})
+    md = (tmp_path / "study.md").read_text()
+    assert "Compared: RL = `grpo` (GRPO (on-policy RL)), SFT = `sft` (SFT (off-policy))" in md
+    assert json.loads((tmp_path / "study.json").read_text())["compared"] == {"rl": "grpo", "sft": "sft"}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kit.eval.benchmarks.toy import EVAL_ROWS
+from kit.toy.benchmarks import EVAL_ROWS
 from kit.toy.select_lr import choose, validation_problems
 from kit.toy.world import make_split, part_of, tasks_in
 

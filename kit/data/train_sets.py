@@ -8,6 +8,9 @@ here (TRL no longer truncates prompts for GRPO) and the count is reported.
 `data.rl_problems=all` is the paper's own split instead: RL trains on the whole math_rl_48k (48.8K rows, the
 paper's "47K" queries) while SFT keeps the shared problems (the 39.9K that survived rejection sampling). The
 RL file then starts with the SFT problems, in the same order, followed by RL-only problems.
+
+`data.source` names an entry of `kit.registry.DATA_SOURCES` ("hub", "fixtures": kit/data/sources.py; plug-ins
+register their own generators), which gives the problems and, for `rl_problems=all`, the RL pool.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 
 from kit.chat import render_completion, render_prompt, split_thinking
 from kit.errors import KitError
+from kit.registry import DATA_SOURCES, DataSource, resolve
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "train"
 RL_SUFFIX = " Let's think step by step and output the final answer in the \\boxed{}."  # train/to_parquet.py
@@ -56,17 +60,6 @@ def _load(dataset: str, revision: str, use_fixtures: bool) -> list[dict[str, Any
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise KitError(f"could not load training set {dataset}@{revision}: {first}. "
                        "Use data.source=fixtures to run offline.") from exc
-
-
-def toy_problems(data_cfg, per_task: int = 1000) -> list[Problem]:
-    """The CPU mini-world's math training problems with the program-written teacher traces (kit/toy)."""
-    from kit.toy.world import make_split, tasks_in, teacher_trace
-
-    out = [Problem(p.question, p.answer, teacher_trace(p), p.task)
-           for task in tasks_in("math") for p in make_split(task, per_task, data_cfg.seed, part="train")]
-    if data_cfg.sft_target != "no_think":
-        raise KitError("data.source=toy has no-think teacher traces only; set data.sft_target=no_think")
-    return out
 
 
 def sft_column(data_cfg) -> str:
@@ -107,13 +100,34 @@ def _shared(rl: list[dict[str, Any]], responses: dict[str, str], data_cfg) -> li
     return problems
 
 
-def load_problems(data_cfg) -> list[Problem]:
-    """Problems present in both sets, in a seeded random order."""
-    if data_cfg.source == "toy":
-        problems = toy_problems(data_cfg)
-        random.Random(data_cfg.seed).shuffle(problems)
-        return problems
+def released_problems(data_cfg) -> list[Problem]:
+    """The released sets' shared problems (present in both), in a seeded random order: sources hub, fixtures."""
     return _shared(*_load_sets(data_cfg), data_cfg)
+
+
+def released_rl_pool(data_cfg) -> list[Problem]:
+    """Every row of math_rl_48k (no teacher response): what `data.rl_problems=all` tops the RL set up from."""
+    rl = _load(data_cfg.rl_dataset, data_cfg.rl_revision, data_cfg.source == "fixtures")
+    _check_columns(data_cfg.rl_dataset, rl, ("question", "golden_answer"), data_cfg)
+    return [_rl_problem(r) for r in rl]
+
+
+def data_source(data_cfg) -> DataSource:
+    """`data.source` looked up in the registry (an unknown name is one line listing the known ones), its own
+    rules checked (`DataSource.check`), and `data.rl_problems=all` refused for a source without an RL pool."""
+    source = DATA_SOURCES.get(data_cfg.source)
+    if source.check is not None:
+        resolve(source.check)(data_cfg)
+    if getattr(data_cfg, "rl_problems", "shared") == "all" and source.rl_pool is None:
+        pools = ", ".join(n for n, s in DATA_SOURCES.items() if s.rl_pool is not None)
+        raise KitError(f"data.rl_problems=all needs the released sets (a data source with an RL pool: {pools}); "
+                       f"data.source={data_cfg.source} has one problem set; set data.rl_problems=shared")
+    return source
+
+
+def load_problems(data_cfg) -> list[Problem]:
+    """The problems both arms train on, in the source's seeded order."""
+    return list(resolve(data_source(data_cfg).problems)(data_cfg))
 
 
 def rl_problem_count(recipe, shared: int) -> int:
@@ -154,14 +168,9 @@ def build(recipe, tokenizer, n_problems: int, out_dir: Path) -> dict[str, Any]:
     """
     cfg = recipe.data
     rl_all = getattr(cfg, "rl_problems", "shared") == "all"
-    if rl_all and cfg.source == "toy":
-        raise KitError("data.rl_problems=all needs the released sets (data.source=hub or fixtures); the toy world "
-                       "has one problem set; set data.rl_problems=shared")
-    if cfg.source == "toy":
-        problems, rl_rows = load_problems(cfg), []
-    else:
-        rl_rows, responses = _load_sets(cfg)
-        problems = _shared(rl_rows, responses, cfg)
+    source = data_source(cfg)
+    problems = list(resolve(source.problems)(cfg))
+    rl_pool: list[Problem] = list(resolve(source.rl_pool)(cfg)) if rl_all and source.rl_pool is not None else []
     limit = cfg.max_prompt_tokens
 
     def prompt_fits(rl: dict[str, str]) -> bool:
@@ -189,7 +198,7 @@ def build(recipe, tokenizer, n_problems: int, out_dir: Path) -> dict[str, Any]:
     if rl_all:
         target = rl_problem_count(recipe, n_problems)
         taken = {(_norm(p.question), p.answer) for p, _ in rl_out}
-        rest = [_rl_problem(r) for r in rl_rows]
+        rest = list(rl_pool)
         random.Random(cfg.seed + 1).shuffle(rest)
         rl_long = 0
         for p in rest:
@@ -204,7 +213,7 @@ def build(recipe, tokenizer, n_problems: int, out_dir: Path) -> dict[str, Any]:
                 continue
             taken.add(key)
             rl_out.append((p, rl))
-        summary.update({"rl_problems": "all", "rl_available": len(rl_rows), "rl_requested": target,
+        summary.update({"rl_problems": "all", "rl_available": len(rl_pool), "rl_requested": target,
                         "rl_used": len(rl_out), "rl_dropped_long_prompt": rl_long})
     out_dir.mkdir(parents=True, exist_ok=True)
     with open(out_dir / "sft.jsonl", "w") as f_sft:

@@ -41,7 +41,8 @@ class TinyCfg:
 
 @dataclass
 class ModelCfg:
-    id: str = knob("tiny-random-qwen3", help="Hub id (e.g. Qwen/Qwen3-0.6B-Base), tiny-random-qwen3 or toy-qwen3")
+    id: str = knob("tiny-random-qwen3", help="Hub id (e.g. Qwen/Qwen3-0.6B-Base) or a model the kit builds "
+                                            "(kit.registry.MODEL_PROVIDERS: tiny-random-qwen3, plug-ins' bases)")
     revision: str = knob("main", help="Hub revision (commit sha) to pin")
     backend: str = knob("auto", choices=("auto", "hf", "unsloth"))
     dtype: str = knob("auto", choices=("auto", "float32", "bfloat16", "float16"))
@@ -49,7 +50,7 @@ class ModelCfg:
     max_seq_length: int = knob(1024, lo=32)
     gpu_memory_utilization: float = knob(0.6, lo=0.05, hi=0.98, help="vLLM share of GPU memory")
     tiny: TinyCfg = knob(factory=TinyCfg)
-    toy_quick: bool = knob(False, help="model.id=toy-qwen3: the quicker, weaker toy base (CI)")
+    toy_quick: bool = knob(False, help="the CPU mini-world's base model: its quicker, weaker build (CI)")
 
 
 @dataclass
@@ -78,7 +79,8 @@ class ChatCfg:
 
 @dataclass
 class DataCfg:
-    source: str = knob("fixtures", choices=("fixtures", "hub", "toy"))
+    source: str = knob("fixtures", help="a name in kit.registry.DATA_SOURCES (hub, fixtures, plug-ins' sources), "
+                                           "checked by kit.compose.load_recipe")
     rl_dataset: str = knob("ReasoningTransferability/math_rl_48k")
     rl_revision: str = knob("main")
     sft_dataset: str = knob("ReasoningTransferability/math_sft_40K")

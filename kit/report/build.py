@@ -17,6 +17,7 @@ from kit.errors import KitError
 from kit.groups import GROUPS
 from kit.report import deviations, plots
 from kit.report.html import markdown_to_html
+from kit.runlog import read_log
 
 GROUP_NAME = {"math": "Math", "other": "Other reasoning", "non": "Non-reasoning"}
 
@@ -199,6 +200,31 @@ def _latent_section(probe: dict[str, Any] | None) -> tuple[list[str], dict[str, 
     return lines + [""] + tok_lines, probe
 
 
+def _arms_section(recipe: dict[str, Any], models: list[str]) -> list[str]:
+    """What each compared model is, from the arm registry: label, role, what it does, the recipe sections its
+    results depend on (so an arm registered by a plug-in is described with no edit here). Models the registry
+    does not know are the recipe's `compare:` references (audited full models)."""
+    from kit.registry import ARMS
+
+    compare = recipe.get("compare") or {}
+    rows = []
+    for m in models:
+        if m == "base":
+            rows.append(("base", "base model", "reference", f"`{recipe.get('model', {}).get('id', '?')}`, no adapter",
+                         "model"))
+        elif m in ARMS:
+            a = ARMS.get(m)
+            rows.append((m, a.label, a.role, a.description or "–", ", ".join(a.sections) or "–"))
+        else:
+            ref = compare.get(m) if isinstance(compare, dict) else None
+            ref_id = ref.get("id", m) if isinstance(ref, dict) else m
+            rows.append((m, m, "compared", f"audited full model `{ref_id}`", "compare"))
+    lines = ["| model | label | role | what it is | recipe sections |", "|---|---|---|---|---|"]
+    for cells in rows:  # a '|' inside a cell would split it in report.html
+        lines.append("| " + " | ".join(str(c).replace("|", "/") for c in cells) + " |")
+    return lines
+
+
 def build(run_dir: str | Path) -> dict[str, Any]:
     run_dir = Path(run_dir)
     recipe_path = run_dir / "recipe.resolved.yaml"
@@ -217,8 +243,6 @@ def build(run_dir: str | Path) -> dict[str, Any]:
     found = {p.stem: ledger.manifest(p.stem) for p in (run_dir / "manifests").glob("*.json")
              if not p.name.endswith(".started.json")}
     manifests = dict(sorted(found.items(), key=lambda kv: kv[1].get("started_at", 0)))  # pipeline order
-    from kit.train.common import read_log
-
     logs = {arm: read_log(run_dir / "arms" / arm / "train_log.jsonl") for arm in recipe["arms"]}
 
     pdir = run_dir / "plots"
@@ -276,7 +300,8 @@ def build(run_dir: str | Path) -> dict[str, Any]:
     if recipe["model"]["id"] == "tiny-random-qwen3":
         lines += ["> This run uses a random-weight tiny model: its scores are noise and say nothing about the paper's "
                   "finding. It checks that every stage works.", ""]
-    lines += ["## Scores", "", *_score_table(scores, analysis, models), "",
+    lines += ["## Arms", "", *_arms_section(recipe, models), "",
+              "## Scores", "", *_score_table(scores, analysis, models), "",
               "Scores in %, 95% paired-bootstrap intervals over items (whole clusters) in brackets. "
               "`(paper's code)` rows score the same outputs the way the paper's harness did (maths: the last box "
               "anywhere in the output, reasoning included, finished or not). Primary columns credit an output cut "

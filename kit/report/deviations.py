@@ -108,6 +108,28 @@ def _pca_texts(r: dict[str, Any]) -> str:
     return "kit: the benchmark prompts"
 
 
+def _arms(r: dict[str, Any]) -> str:
+    """The recipe's arms as the arm registry describes them (label and role), so a plug-in's arm is listed with
+    no edit here; the paper compares an off-policy SFT arm with an on-policy RL arm."""
+    from kit.registry import ARMS
+
+    arms = get(r, "arms", None) or []
+    out = [f"{ARMS.get(a).label} ({a}, {ARMS.get(a).role})" if a in ARMS else f"{a} (not a registered arm)"
+           for a in arms]
+    compare = get(r, "compare", None) or {}
+    if compare:
+        out.append(f"audited: {', '.join(compare)}")
+    return "; ".join(out) or "none"
+
+
+def _paper_pair(r: dict[str, Any]) -> bool:
+    """Both sides of the paper's comparison are trained: an arm with role "rl" and one with role "sft"."""
+    from kit.registry import arm_of_role
+
+    arms = list(get(r, "arms", None) or [])
+    return arm_of_role("rl", arms) is not None and arm_of_role("sft", arms) is not None
+
+
 def _eval_sampling(r: dict[str, Any]) -> str:
     t, p, n = get(r, "eval.temperature", None), get(r, "eval.top_p", None), get(r, "eval.samples", None)
     paper = "per benchmark (paper)"
@@ -129,6 +151,10 @@ SETTINGS: tuple[Setting, ...] = (
             lambda r: get(r, "model.id") == "Qwen/Qwen3-14B-Base",
             "a smaller Qwen3 base fits one GPU (or the CPU test model); the claim is about the method, so each "
             "size compares its own SFT and RL arms"),
+    Setting("arms", "off-policy SFT vs on-policy RL (GRPO) from the same base; ablation: SFT on the model's own "
+            "answers", "§5, §7", _arms, _paper_pair,
+            "the recipe trains only part of the paper's comparison (no arm with role 'rl' or none with role 'sft'): "
+            "the study's transfer and drift claims cannot be checked on it"),
     Setting("precision", "bf16", "§5.2, §6.1", _precision,
             lambda r: not get(r, "model.load_in_4bit", False) and get(r, "model.dtype") == "bfloat16",
             "a 4-bit base fits one card; quantisation shifts hidden states, so base and arms share the precision"),

@@ -1,4 +1,5 @@
-"""The CPU mini-world's tasks as benchmarks (`toy_<task>`), one per task of kit/toy/world.py.
+"""The CPU mini-world's tasks as benchmarks (`toy_<task>`), one per task of kit/toy/world.py, registered into
+the `kit.eval.benchmarks` registry by kit/toy/plugin.py (the core's benchmark discovery does not import them).
 
 Rows are generated from the world's held-out "eval" part (never seen in pretraining or training), so
 `eval.source` does not matter; items are seeded and stable. Scored by the task's exact verifier (one

@@ -31,7 +31,7 @@ ARM_LR_KEY = {"sft": "sft.learning_rate", "grpo": "grpo.learning_rate"}
 
 def validation_problems(per_task: int) -> list[Any]:
     """Held-out math problems that are neither pretraining, training nor evaluation rows."""
-    from kit.eval.benchmarks.toy import EVAL_ROWS
+    from kit.toy.benchmarks import EVAL_ROWS
     from kit.toy.world import make_split, tasks_in
 
     if per_task > EVAL_ROWS:
@@ -42,12 +42,12 @@ def validation_problems(per_task: int) -> list[Any]:
 def math_accuracy(base_dir: Path, adapter: Path | None, problems: list[Any], seed: int = 0,
                   batch_size: int = 32) -> float:
     """Accuracy of the base (with `adapter` if given) on `problems`, decoded as the toy math benchmarks
-    decode (kit.eval.benchmarks.toy: sampled like the paper's MATH500, several samples averaged) and scored
+    decode (kit.toy.benchmarks: sampled like the paper's MATH500, several samples averaged) and scored
     by the world's verifiers."""
     import torch
 
     from kit.chat import split_thinking
-    from kit.eval.benchmarks.toy import GROUP_DECODE
+    from kit.toy.benchmarks import GROUP_DECODE
     from kit.toy.pretrain import generate_batch, load_base
     from kit.toy.world import verify
 
@@ -76,7 +76,7 @@ def choose(scores: dict[float, float]) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from kit import recipe as recipe_mod
+    from kit.compose import load_recipe
     from kit.models import resolve_path
     from kit.run import main as run_main
 
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         unknown = [a for a in arms if a not in ARM_LR_KEY]
         if unknown:
             raise KitError(f"--arms: no learning-rate knob for {unknown}; choose from {sorted(ARM_LR_KEY)}")
-        recipe = recipe_mod.load(args.recipe, [*args.overrides, "seed=0"])
+        recipe = load_recipe(args.recipe, [*args.overrides, "seed=0"])
         problems = validation_problems(args.per_task)
     except (KitError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

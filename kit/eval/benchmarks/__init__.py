@@ -1,4 +1,6 @@
-"""Benchmark registry: every module in this package registers one `Benchmark` subclass by name.
+"""Benchmark registry: every module in this package registers one `Benchmark` subclass by name; plug-ins (the CPU
+mini-world's `toy_<task>`, kit/toy/benchmarks.py) register theirs from `kit.registry.load_plugins()`, which every
+lookup here runs first.
 
 The registry is the one source of a benchmark's facts: its group, its full size (what the plan scales from) and
 its position in the paper's tables (what kit/report/paper_numbers.py reads the published rows in). `register`
@@ -51,13 +53,16 @@ def validate(cls: type[Benchmark]) -> None:
 
 
 def _discover() -> None:
+    """This package's benchmark modules, then the plug-ins' registrations (kit.registry.load_plugins)."""
     global _LOADED
-    if _LOADED:
-        return
-    for mod in pkgutil.iter_modules(__path__):
-        if mod.name not in ("base",) and not mod.name.startswith("_"):
-            importlib.import_module(f"{__name__}.{mod.name}")
-    _LOADED = True
+    if not _LOADED:
+        for mod in pkgutil.iter_modules(__path__):
+            if mod.name not in ("base",) and not mod.name.startswith("_"):
+                importlib.import_module(f"{__name__}.{mod.name}")
+        _LOADED = True
+    from kit.registry import load_plugins
+
+    load_plugins()
 
 
 def names() -> list[str]:
