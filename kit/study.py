@@ -39,9 +39,14 @@ def _mean_ci(values: list[float]) -> tuple[float, float, float]:
 
 def seed_metrics(run_dir: Path) -> dict[str, dict[str, float]]:
     """Per arm: TI (v2) and drift measures of one finished run folder."""
-    analysis = json.loads((run_dir / "analysis.json").read_text())
-    probe_path = run_dir / "probe" / "results.json"
-    probe = json.loads(probe_path.read_text()) if probe_path.exists() else {"arms": {}}
+    from kit.artefacts import Analysis, ProbeResults
+
+    analysed = Analysis.read(run_dir)
+    if analysed is None:
+        raise KitError(f"{run_dir} has no analysis.json: its report stage has not run; rerun the study to finish it")
+    analysis = analysed.arms
+    probed = ProbeResults.read(run_dir)
+    probe = probed.as_dict() if probed else {"arms": {}}
     out: dict[str, dict[str, float]] = {}
     for arm, a in analysis.items():
         m = {"TI_other": a["ti_v2"]["TI_other"], "TI_non": a["ti_v2"]["TI_non"],

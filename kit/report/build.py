@@ -6,7 +6,6 @@ arms/*/train_log.jsonl. Writes: analysis.json (bootstrap TI and tests), report.m
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -17,22 +16,10 @@ from kit.errors import KitError
 from kit.groups import GROUPS
 from kit.report import deviations, plots
 from kit.report.html import markdown_to_html
+from kit.artefacts import Analysis, EvalResults, ProbeResults
 from kit.runlog import read_log
 
 GROUP_NAME = {"math": "Math", "other": "Other reasoning", "non": "Non-reasoning"}
-
-
-def _load_json(path: Path) -> Any:
-    """A stage's JSON output, or None when absent; a cut-off or garbage file is a one-line error (the report must not
-    be built from half a result)."""
-    if not path.exists():
-        return None
-    try:
-        return json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, ValueError):
-        stage = {"eval": "eval", "probe": "probe"}.get(path.parent.name, "the stage that writes it")
-        raise KitError(f"'{path}' is unreadable (truncated or not JSON); redo {stage} with --fresh --stages "
-                       f"{stage if stage in ('eval', 'probe') else '<stage>'}") from None
 
 
 def _pct(x: float | None, digits: int = 1) -> str:
@@ -228,15 +215,16 @@ def _arms_section(recipe: dict[str, Any], models: list[str]) -> list[str]:
 def build(run_dir: str | Path) -> dict[str, Any]:
     run_dir = Path(run_dir)
     recipe_path = run_dir / "recipe.resolved.yaml"
-    scores = _load_json(run_dir / "eval" / "scores.json")
-    per_item = _load_json(run_dir / "eval" / "item_scores.json")
-    if not recipe_path.exists() or scores is None or per_item is None:
+    evaluated = EvalResults.read(run_dir)
+    if not recipe_path.exists() or evaluated is None:
         raise KitError(f"{run_dir} has no finished evaluation (need recipe.resolved.yaml and eval/scores.json)")
+    scores, per_item = evaluated.scores, evaluated.per_item
     recipe = yaml.safe_load(recipe_path.read_text())
     models = list(scores)
     analysis = analyse(run_dir, recipe, scores, per_item)
-    (run_dir / "analysis.json").write_text(json.dumps(analysis, indent=1, default=float))
-    probe = _load_json(run_dir / "probe" / "results.json")
+    Analysis(analysis).write(run_dir)
+    probed = ProbeResults.read(run_dir)
+    probe = probed.as_dict() if probed else None
     from kit.stages import Ledger
 
     ledger = Ledger(run_dir)  # a corrupt manifest is a one-line error there, not a traceback here
