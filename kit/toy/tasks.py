@@ -1,0 +1,380 @@
+"""The CPU mini-world's tasks (kit/toy/world.py holds the registry `TASKS`, the splits and the public helpers):
+the problem record, the shared vocabulary, each task's seeded generator, exact verifier, base style and (math)
+teacher trace, and the invented fact table. A change to a generator, a template or the fact table changes the
+world: bump `kit.toy.world.WORLD_VERSION` (cached toy bases are keyed by it)."""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from kit.eval.scoring.boxed import last_boxed
+
+@dataclass(frozen=True)
+class Problem:
+    """One question with its gold answer. `meta` is JSON-serialisable and always holds "task" (and what
+    the base style / teacher trace need); `id` is set by `make_split` (stable: a hash of task and question)."""
+
+    question: str
+    answer: str
+    meta: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    id: str = ""
+
+    @property
+    def task(self) -> str:
+        return self.meta["task"]
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    group: str
+    generate: Callable[[random.Random], Problem]
+    verify: Callable[[str, Problem], bool]
+    base_style: Callable[[Problem], str]
+    teacher_trace: Callable[[Problem], str] | None = None  # math only
+
+
+# -----------------------------------------------------------------------------------------------------
+# shared vocabulary
+
+NAMES = ("Ann", "Ben", "Cara", "Dan", "Eva", "Finn", "Gus", "Hana", "Ivy", "Jack", "Kim", "Leo", "Mia",
+         "Ned", "Olga", "Pia", "Rosa", "Sam", "Tess", "Uma", "Vic", "Wes", "Yuri", "Zoe")
+ITEMS = ("apples", "pears", "plums", "eggs", "coins", "stamps", "marbles", "pencils", "cookies", "shells",
+         "cards", "beads")
+CONTAINERS = ("boxes", "bags", "jars", "baskets", "packs")
+GOODS = ("pen", "book", "cup", "hat", "ball", "kite", "lamp", "mug", "map", "toy")
+WORDS = ("river", "stone", "cloud", "apple", "tiger", "garden", "window", "silver", "candle", "forest",
+         "pepper", "rocket", "butter", "violin", "planet", "meadow", "pillow", "hammer", "island", "ladder",
+         "mirror", "orange", "pencil", "rabbit", "saddle", "tunnel", "wallet", "yellow", "anchor", "basket",
+         "carpet", "dragon", "engine", "feather", "guitar", "helmet", "jacket", "kettle", "lemon", "marble",
+         "needle", "oyster", "parrot", "quartz", "ribbon", "spider", "ticket", "velvet", "walnut", "zipper")
+COLORS = ("red", "blue", "green", "pink", "gray")
+NUMBER_WORDS = {2: "two", 3: "three", 4: "four", 5: "five"}
+
+
+def _boxed_int(text: str) -> int | None:
+    content = last_boxed(text)
+    if content is None or not re.fullmatch(r"-?\d+", content.strip()):
+        return None
+    return int(content.strip())
+
+
+def _verify_boxed_int(answer_text: str, problem: Problem) -> bool:
+    """The last \\boxed{} in the text holds exactly the gold integer."""
+    got = _boxed_int(answer_text)
+    return got is not None and got == int(problem.answer)
+
+
+def _verify_boxed_str(answer_text: str, problem: Problem) -> bool:
+    """The last \\boxed{} in the text holds exactly the gold string (surrounding spaces ignored)."""
+    content = last_boxed(answer_text)
+    return content is not None and content.strip() == problem.answer
+
+
+def _verify_exact(answer_text: str, problem: Problem) -> bool:
+    """The whole answer, stripped, is exactly the gold string."""
+    return answer_text.strip() == problem.answer
+
+
+def _boxed_style(problem: Problem) -> str:
+    return f"The answer is \\boxed{{{problem.answer}}}."
+
+
+def _plain_style(problem: Problem) -> str:
+    return problem.answer
+
+
+# -----------------------------------------------------------------------------------------------------
+# math: items bought, given away, doubled, shared
+
+def _gen_math_items(rng: random.Random) -> Problem:
+    while True:
+        name, item, box = rng.choice(NAMES), rng.choice(ITEMS), rng.choice(CONTAINERS)
+        n_ops = rng.randint(2, 4)
+        steps: list[dict[str, Any]] = []
+        if rng.random() < 0.6:
+            a, b = rng.randint(2, 6), rng.randint(2, 9)
+            value = a * b
+            sentences = [f"{name} has {a} {box} of {b} {item}."]
+            steps.append({"kind": "boxes", "a": a, "b": b, "value": value})
+        else:
+            value = rng.randint(5, 40)
+            sentences = [f"{name} has {value} {item}."]
+            steps.append({"kind": "start", "value": value})
+        ops_done = len(steps) - (steps[0]["kind"] == "start")
+        ok = True
+        while ops_done < n_ops:
+            options = []
+            if value >= 2:
+                options += ["give", "lose"]
+            if value <= 79:
+                options += ["buy", "find"]
+            if 2 <= value <= 49:
+                options.append("double")
+            divisors = [k for k in (2, 3, 4, 5) if value >= 2 * k and value % k == 0]
+            if divisors:
+                options.append("share")
+            if not options:
+                ok = False
+                break
+            kind = rng.choice(options)
+            prev = value
+            if kind in ("give", "lose"):
+                c = rng.randint(1, min(prev - 1, 9))
+                value = prev - c
+                verb = "gives away" if kind == "give" else "loses"
+                sentences.append(f"Then {name} {verb} {c} {item}.")
+            elif kind in ("buy", "find"):
+                c = rng.randint(1, min(99 - prev, 9))
+                value = prev + c
+                verb = "buys" if kind == "buy" else "finds"
+                sentences.append(f"Then {name} {verb} {c} more {item}.")
+            elif kind == "double":
+                c = 2
+                value = prev * 2
+                sentences.append(f"Then {name} doubles the number of {item}.")
+            else:
+                c = rng.choice(divisors)
+                value = prev // c
+                sentences.append(f"Then {name} shares the {item} equally among {c} friends and keeps one share.")
+            steps.append({"kind": kind, "prev": prev, "c": c, "value": value})
+            ops_done += 1
+        if ok:
+            break
+    question = " ".join(sentences) + f" How many {item} does {name} have now?"
+    return Problem(question, str(value), {"task": "math_items", "name": name, "item": item, "box": box,
+                                          "steps": steps, "n_ops": n_ops})
+
+
+# -----------------------------------------------------------------------------------------------------
+# math: shopping bills and change
+
+def _gen_math_shop(rng: random.Random) -> Problem:
+    g1, g2 = rng.sample(GOODS, 2)
+    p1, p2 = rng.randint(2, 12), rng.randint(2, 12)
+    name, friend = rng.sample(NAMES, 2)
+    x = rng.randint(2, 4)
+    y = rng.randint(2, 4) if rng.random() < 0.5 else 1
+    total = x * p1 + y * p2
+    text = f"A {g1} costs {p1} dollars and a {g2} costs {p2} dollars. "
+    text += f"{name} buys {x} {g1}s and {'one ' + g2 if y == 1 else f'{y} {g2}s'}."
+    meta: dict[str, Any] = {"task": "math_shop", "name": name, "g1": g1, "g2": g2, "p1": p1, "p2": p2,
+                            "x": x, "y": y, "total": total}
+    end = rng.choice(("spend", "change", "split") if total % 2 == 0 else ("spend", "change"))
+    if end == "change":
+        bill = rng.choice([b for b in (20, 50, 100) if b >= total])
+        text += f" {name} pays with a {bill} dollar bill. How many dollars of change does {name} get?"
+        value = bill - total
+        meta["bill"] = bill
+    elif end == "split":
+        text += f" {name} and {friend} share the cost equally. How many dollars does each of them pay?"
+        value = total // 2
+        meta["friend"] = friend
+    else:
+        text += f" How many dollars does {name} spend?"
+        value = total
+    meta["n_ops"] = 2 + (y > 1) + (end != "spend")
+    return Problem(text, str(value), meta)
+
+
+# -----------------------------------------------------------------------------------------------------
+# math solutions: the equations, one per operation. The base writes only them ("6 * 8 = 48. 48 - 5 = 43. The
+# answer is \\boxed{43}."); the teacher (`teacher_trace`) first reads the problem back sentence by sentence,
+# then writes one equation per line, then the base's line as a final check. Every word of the trace is a word
+# of the question or of the base's answer, so the base knows each token (as a real base knows a teacher's
+# words) and only the style is new to it, as in the paper, where the teacher's traces are off-policy text
+# in a vocabulary the base already has.
+
+
+def _items_equations(p: Problem) -> list[str]:
+    out: list[str] = []
+    for s in p.meta["steps"]:
+        k = s["kind"]
+        if k == "boxes":
+            out.append(f"{s['a']} * {s['b']} = {s['value']}")
+        elif k in ("give", "lose"):
+            out.append(f"{s['prev']} - {s['c']} = {s['value']}")
+        elif k in ("buy", "find"):
+            out.append(f"{s['prev']} + {s['c']} = {s['value']}")
+        elif k == "double":
+            out.append(f"{s['prev']} * 2 = {s['value']}")
+        elif k != "start":
+            out.append(f"{s['prev']} / {s['c']} = {s['value']}")
+    return out
+
+
+def _shop_equations(p: Problem) -> list[str]:
+    m = p.meta
+    a = m["x"] * m["p1"]
+    out = [f"{m['x']} * {m['p1']} = {a}"]
+    b = m["p2"]
+    if m["y"] > 1:
+        b = m["y"] * m["p2"]
+        out.append(f"{m['y']} * {m['p2']} = {b}")
+    out.append(f"{a} + {b} = {m['total']}")
+    if "bill" in m:
+        out.append(f"{m['bill']} - {m['total']} = {p.answer}")
+    elif "friend" in m:
+        out.append(f"{m['total']} / 2 = {p.answer}")
+    return out
+
+
+_EQUATIONS = {"math_items": _items_equations, "math_shop": _shop_equations}
+
+
+def _math_style(p: Problem) -> str:
+    """The base's math answer: the bare equations, one per operation, then the boxed result (one line)."""
+    return " ".join(f"{eq}." for eq in _EQUATIONS[p.task](p)) + f" The answer is \\boxed{{{p.answer}}}."
+
+
+def _math_trace(p: Problem) -> str:
+    """The teacher's answer (lines): the problem read back, one equation per line, the base's line as a check."""
+    sentences = re.split(r"(?<=[.?!])\s+", p.question.strip())
+    return "\n".join([*sentences, *(f"{eq}." for eq in _EQUATIONS[p.task](p)), _math_style(p)])
+
+
+# -----------------------------------------------------------------------------------------------------
+# other reasoning: boolean logic
+
+_VARS = ("p", "q", "r")
+
+
+def _gen_logic(rng: random.Random) -> Problem:
+    want = rng.random() < 0.5  # balanced answers: a constant guess scores 50 %
+    while True:
+        values = {v: rng.random() < 0.5 for v in _VARS}
+
+        def lit() -> tuple[str, bool]:
+            v = rng.choice(_VARS)
+            if rng.random() < 0.35:
+                return f"not {v}", not values[v]
+            return v, values[v]
+
+        def combine(x: tuple[str, bool], y: tuple[str, bool], op: str) -> tuple[str, bool]:
+            return f"{x[0]} {op} {y[0]}", (x[1] and y[1]) if op == "and" else (x[1] or y[1])
+
+        ops = [rng.choice(("and", "or")) for _ in range(2)]
+        a, b, c = lit(), lit(), lit()
+        if rng.random() < 0.5:
+            inner = combine(a, b, ops[0])
+            expr, val = combine((f"({inner[0]})", inner[1]), c, ops[1])
+        else:
+            inner = combine(b, c, ops[1])
+            expr, val = combine(a, (f"({inner[0]})", inner[1]), ops[0])
+        if val == want:
+            break
+    given = ", ".join(f"{v} = {'true' if values[v] else 'false'}" for v in _VARS)
+    question = f"Let {given}. Is {expr} true or false?"
+    return Problem(question, "true" if val else "false", {"task": "logic"})
+
+
+# -----------------------------------------------------------------------------------------------------
+# other reasoning: comparing stated quantities
+
+def _gen_compare(rng: random.Random) -> Problem:
+    k = rng.randint(3, 4)
+    people = rng.sample(NAMES, k)
+    values = rng.sample(range(1, 10), k)
+    item = rng.choice(ITEMS)
+    stated = [f"{n} has {v} {item}" for n, v in zip(people, values)]
+    ask_most = rng.random() < 0.5
+    question = f"{', '.join(stated[:-1])} and {stated[-1]}. Who has the {'most' if ask_most else 'fewest'} {item}?"
+    pick = max if ask_most else min
+    answer = people[values.index(pick(values))]
+    return Problem(question, answer, {"task": "compare", "people": people, "values": values})
+
+
+# -----------------------------------------------------------------------------------------------------
+# other reasoning: counting a word in a list
+
+def _gen_count(rng: random.Random) -> Problem:
+    n = rng.randint(3, 7)
+    items = [rng.choice(COLORS) for _ in range(n)]
+    target = rng.choice(items)
+    question = f"Here is a list: {', '.join(items)}. How many times does {target} appear in the list?"
+    return Problem(question, str(items.count(target)), {"task": "count"})
+
+
+# -----------------------------------------------------------------------------------------------------
+# non-reasoning: recall of invented facts
+
+def _make_fact_table() -> dict[str, dict[str, str]]:
+    """48 invented countries with a capital, a language and a national animal (fixed: seeded locally)."""
+    rng = random.Random(20250700432)
+    first = ("Zor", "Mel", "Tav", "Kri", "Bel", "Dun", "Fal", "Gor", "Hes", "Jun", "Lor", "Mir", "Nav", "Ost",
+             "Pel", "Ral", "Sov", "Tur", "Ulm", "Var", "Wen", "Yar", "Ked", "Bram")
+    second = ("land", "ia", "stan", "ova", "mark", "via")
+    city_a = ("Mir", "Tol", "Ven", "Cas", "Dor", "Ful", "Har", "Lum", "Nes", "Pra", "Quel", "Sil", "Tam", "Vor")
+    city_b = ("th", "ton", "ka", "mere", "dal", "ros", "vik", "burg", "ana", "esh")
+    lang_a = ("Ael", "Bor", "Cim", "Dra", "Eth", "Gal", "Ith", "Kov", "Lys", "Ome", "Pru", "Syl")
+    lang_b = ("ic", "ese", "an", "ish", "ari")
+    animals = ("fox", "owl", "bear", "wolf", "deer", "hawk", "seal", "crane", "lynx", "otter", "swan", "boar")
+    countries = sorted({a + b for a in first for b in second})
+    rng.shuffle(countries)
+    cities = sorted({a + b for a in city_a for b in city_b})
+    rng.shuffle(cities)
+    langs = sorted({a + b for a in lang_a for b in lang_b})
+    rng.shuffle(langs)
+    table: dict[str, dict[str, str]] = {}
+    for i, country in enumerate(countries[:48]):
+        table[country] = {"capital": cities[i], "language": langs[i], "animal": rng.choice(animals)}
+    return table
+
+
+FACTS: dict[str, dict[str, str]] = _make_fact_table()
+
+_RECALL_TEMPLATES = {
+    "capital": ("What is the capital of {c}?", "Which city is the capital of {c}?", "Name the capital city of {c}."),
+    "language": ("What language is spoken in {c}?", "Which language do people speak in {c}?",
+                 "Name the language of {c}."),
+    "animal": ("What is the national animal of {c}?", "Which animal is the symbol of {c}?",
+               "Name the national animal of {c}."),
+}
+_FACT_SENTENCES = {
+    "capital": ("The capital of {c} is {v}.", "{v} is the capital of {c}."),
+    "language": ("People in {c} speak {v}.", "The language of {c} is {v}."),
+    "animal": ("The national animal of {c} is the {v}.", "The {v} is the national animal of {c}."),
+}
+
+
+def _gen_recall(rng: random.Random) -> Problem:
+    country = rng.choice(sorted(FACTS))
+    attr = rng.choice(sorted(_RECALL_TEMPLATES))
+    question = rng.choice(_RECALL_TEMPLATES[attr]).format(c=country)
+    return Problem(question, FACTS[country][attr], {"task": "recall", "country": country, "attr": attr})
+
+
+def fact_document(rng: random.Random) -> str:
+    """A short plain-text paragraph stating every fact about one country (pretraining text, not a task)."""
+    country = rng.choice(sorted(FACTS))
+    sentences = [rng.choice(_FACT_SENTENCES[attr]).format(c=country, v=v) for attr, v in FACTS[country].items()]
+    rng.shuffle(sentences)
+    return " ".join(sentences)
+
+
+def all_fact_sentences() -> list[str]:
+    """Every fact in every phrasing (for tokenizer training and inspection)."""
+    return [t.format(c=c, v=v) for c, attrs in sorted(FACTS.items()) for a, v in attrs.items()
+            for t in _FACT_SENTENCES[a]]
+
+
+# -----------------------------------------------------------------------------------------------------
+# non-reasoning: copying and format following
+
+_SEPARATORS = {"commas": ", ", "spaces": " ", "dashes": "-"}
+
+
+def _gen_repeat(rng: random.Random) -> Problem:
+    word, k = rng.choice(WORDS), rng.randint(2, 5)
+    sep_name = rng.choice(sorted(_SEPARATORS))
+    question = f"Repeat the word {word} {NUMBER_WORDS[k]} times, separated by {sep_name}."
+    return Problem(question, _SEPARATORS[sep_name].join([word] * k), {"task": "repeat"})
+
+
+def _gen_upper(rng: random.Random) -> Problem:
+    words = [rng.choice(WORDS) for _ in range(rng.randint(1, 3))]
+    question = f"Write these words in upper case: {' '.join(words)}"
+    return Problem(question, " ".join(words).upper(), {"task": "upper"})
