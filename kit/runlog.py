@@ -12,7 +12,8 @@ from kit.errors import KitError
 
 def read_log(path: Path) -> list[dict[str, Any]]:
     """Training log rows, the last row per (step, keys) kept: a resumed run re-logs the steps after its checkpoint.
-    A missing log is an empty list; a row that is not JSON (a log cut off mid-line) is a one-line KitError."""
+    A missing log is an empty list. A line that is not JSON is a write cut off by a kill: skipped (the resumed run
+    logged that step again). A JSON line that is not a row (no step) is a one-line KitError naming file and line."""
     path = Path(path)
     if not path.exists():
         return []
@@ -22,9 +23,12 @@ def read_log(path: Path) -> list[dict[str, Any]]:
             continue
         try:
             r = json.loads(line)
+        except ValueError:
+            continue
+        try:
             key = (r["step"], tuple(sorted(r)))
-        except (ValueError, KeyError, TypeError):
-            raise KitError(f"'{path}' line {n} is not a training-log row (cut off or edited); redo that arm's "
-                           "training with --fresh --stages train_<arm>") from None
+        except (KeyError, TypeError):
+            raise KitError(f"'{path}' line {n} is not a training-log row (no step: edited or another file); redo "
+                           "that arm's training with --fresh --stages train_<arm>") from None
         rows[key] = r
     return sorted(rows.values(), key=lambda r: r["step"])

@@ -205,8 +205,10 @@ def test_runlog_keeps_the_last_row_per_step_and_names_a_cut_off_log(tmp_path):
             {"step": 2, "reward": 0.1}]  # another kind of row at the same step is kept
     log.write_text("".join(json.dumps(r) + "\n" for r in rows) + "\n")
     assert read_log(log) == [{"step": 1, "loss": 0.9}, {"step": 2, "loss": 0.4}, {"step": 2, "reward": 0.1}]
-    log.write_text(log.read_text() + '{"step": 3, "lo')
-    with pytest.raises(KitError, match=r"train_log\.jsonl' line 6 is not a training-log row"):
+    log.write_text(log.read_text() + '{"step": 3, "lo')  # killed mid-write: skipped, the resumed run re-logs step 3
+    assert read_log(log) == [{"step": 1, "loss": 0.9}, {"step": 2, "loss": 0.4}, {"step": 2, "reward": 0.1}]
+    log.write_text(log.read_text() + '\n{"loss": 0.3}\n')  # JSON, but not a row of a training log
+    with pytest.raises(KitError, match=r"train_log\.jsonl' line 7 is not a training-log row"):
         read_log(log)
 
 

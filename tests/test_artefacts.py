@@ -68,3 +68,17 @@ def test_every_row_the_eval_stage_writes_is_a_sample(tmp_path):
     for r in rows:
         s = Sample(**r)  # a writer adding a key the record does not declare fails here
         assert s.benchmark == "math500" and s.finished is not None and s.decode is not None
+
+
+def test_a_training_log_cut_by_a_kill_resumes_on_a_line_of_its_own(tmp_path):
+    """kill -9 mid-write leaves a cut line; the resumed run's logger ends it first, so its rows are not glued to
+    the fragment, and the reader skips the fragment (the step was logged again)."""
+    from types import SimpleNamespace
+
+    from kit.runlog import read_log
+    from kit.train.common import JsonlLog
+
+    log = tmp_path / "train_log.jsonl"
+    log.write_text('{"step": 1, "loss": 0.9}\n{"step": 2, "lo')
+    JsonlLog(log).on_log(None, SimpleNamespace(global_step=2), None, logs={"loss": 0.5})
+    assert read_log(log) == [{"step": 1, "loss": 0.9}, {"step": 2, "loss": 0.5}]

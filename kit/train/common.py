@@ -13,6 +13,7 @@ from transformers import TrainerCallback
 
 from kit.errors import KitError
 from kit.hardware import Hardware, choose_dtype
+from kit.runlog import read_log  # noqa: F401  (its home is the base layer: the report reads logs too)
 
 
 def steps_for(n_examples: int, epochs: float, per_step: int) -> int:
@@ -178,11 +179,17 @@ def whole_run_loss(session_loss: float, global_step: int, resumed_state: dict[st
     return total / covered if covered else session_loss
 
 
+
 class JsonlLog(TrainerCallback):
     """Appends every logged dict (loss, reward, lengths, grad norm …) to train_log.jsonl as it happens."""
 
     def __init__(self, path: Path):
         self.path = path
+        if path.exists() and path.stat().st_size:  # a kill mid-write left a cut line: end it, so the resumed run's
+            with open(path, "rb+") as f:          # rows start on lines of their own (kit.runlog skips the cut one)
+                f.seek(-1, 2)
+                if f.read(1) != b"\n":
+                    f.write(b"\n")
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if logs:
@@ -192,18 +199,6 @@ class JsonlLog(TrainerCallback):
 
 def _num(v: Any) -> Any:
     return float(v) if hasattr(v, "__float__") and not isinstance(v, (str, bool)) else v
-
-
-def read_log(path: Path) -> list[dict[str, Any]]:
-    """Training log rows, the last row per (step, keys) kept: a resumed run re-logs the steps after its checkpoint."""
-    if not path.exists():
-        return []
-    rows: dict[tuple[int, tuple[str, ...]], dict[str, Any]] = {}
-    for line in path.read_text().splitlines():
-        if line.strip():
-            r = json.loads(line)
-            rows[(r["step"], tuple(sorted(r)))] = r
-    return sorted(rows.values(), key=lambda r: r["step"])
 
 
 def save_adapter(model, tokenizer, out_dir: Path, recipe, arm: str, summary: dict[str, Any]) -> Path:
