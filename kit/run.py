@@ -16,61 +16,33 @@ from typing import Any
 from kit.errors import KitError
 
 
-def build_stages(recipe) -> dict[str, Any]:
-    """The ordered stage table for a recipe (one train stage per arm, each from the same base)."""
-    from kit.stages import Stage
-
-    def data_stage(ctx):
-        from kit.data.train_sets import build
-
-        return build(ctx.recipe, ctx.tokenizer(), ctx.plan.problems, ctx.run_dir / "data")
-
-    def arm_stage(arm: str):
-        def run(ctx):
-            from kit.registry import ARMS
-
-            out = ctx.run_dir / "arms" / arm
-            out.mkdir(parents=True, exist_ok=True)
-            return ARMS.get(arm).train(ctx, out)
-
-        return run
-
-    def eval_stage(ctx):
-        from kit.eval.stage import run
-
-        return run(ctx)
-
-    def probe_stage(ctx):
-        from kit.probe.stage import run
-
-        return run(ctx)
-
-    def report_stage(ctx):
-        from kit.report.build import build
-
-        return build(ctx.run_dir)
-
-    common = ("seed", "model", "chat")
-    stages = {}
-    if recipe.arms:  # an audit (compare only) trains nothing and needs no training data
-        stages["data"] = Stage("data", data_stage, ("seed", "scale", "model.id", "model.revision", "model.tiny",
-                                                    "model.toy_quick", "data", "chat", "sft.max_length"), (), ("data",))
-    train_names = []
+def declarations(recipe) -> list[Any]:
+    """The stage declarations of a recipe, each kept beside its code: data (when an arm needs training files),
+    one train stage per arm (from its registry record), eval, probe, report."""
+    from kit.data import STAGE as DATA
+    from kit.eval import STAGE as EVAL
+    from kit.probe import STAGE as PROBE
     from kit.registry import ARMS
+    from kit.report import STAGE as REPORT
+    from kit.stages import train_stage
 
-    for arm in recipe.arms:
-        name = f"train_{arm}"
-        train_names.append(name)
-        stages[name] = Stage(name, arm_stage(arm), common + ("lora", "train") + ARMS.get(arm).sections, ("data",),
-                             (f"arms/{arm}",))
-    stages["eval"] = Stage("eval", eval_stage, common + ("scale", "eval", "arms", "compare"), tuple(train_names),
-                           ("eval",))
-    # probe reads eval's per-sample logs (token shift): redoing eval makes it stale
-    stages["probe"] = Stage("probe", probe_stage, common + ("probe", "arms", "compare", "eval.benchmarks",
-                                                            "eval.source"), (*train_names, "eval"), ("probe",))
-    stages["report"] = Stage("report", report_stage, ("report",), ("eval", "probe"),
-                             ("report.md", "report.html", "plots", "analysis.json"))
-    return stages
+    arms = [ARMS.get(a) for a in recipe.arms]
+    data = [DATA] if any(a.needs for a in arms) else []  # an audit (compare only) trains nothing
+    return [*data, *(train_stage(a) for a in arms), EVAL, PROBE, REPORT]
+
+
+def build_stages(recipe, sizes: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The ordered stage table for a recipe, derived from what each stage reads and writes (kit.stages.derive);
+    `sizes` (resolved_sizes of the plan) are what the stages' "resolved.*" keys hash."""
+    from kit.stages import derive
+
+    return derive(declarations(recipe), sizes)
+
+
+def resolved_sizes(plan) -> dict[str, Any]:
+    """The sizes the plan derived from the scale: saved under `resolved:` in recipe.resolved.yaml and hashed
+    into the data and eval stages."""
+    return {"problems": plan.problems, "rl_problems": plan.rl_problems, "eval_items": dict(plan.eval_items)}
 
 
 class Context:
@@ -86,7 +58,7 @@ class Context:
         self._tok = None
 
     @property
-    def eval_engine(self) -> str:
+    def eval_engine_name(self) -> str:
         from kit.gen.vllm import choose_eval_engine
 
         return choose_eval_engine(self.recipe, self.hw)
@@ -124,7 +96,7 @@ class Context:
         if missing:
             raise KitError(f"no trained adapter for arm(s) {missing}; run their train stages first")
         vllm = None
-        if vllm_engine and self.eval_engine == "vllm":
+        if vllm_engine and self.eval_engine_name == "vllm":
             vllm = vllm_spec(self.recipe, tuple(adapter_rank(p) for p in self.adapters().values()))
         model, tok, _ = load_base(self.recipe, self.hw, self.cache_root, vllm=vllm)
         return attach_adapters(model, self.adapters()), tok
@@ -230,6 +202,7 @@ def _main(args: argparse.Namespace) -> int:
         return 0
     if plan.too_big:
         raise KitError(f"{plan.too_big} (see --dry-run)")
+    stages = build_stages(recipe, resolved_sizes(plan))  # the same table, its "resolved.*" keys now known
     if "eval" in selected and "livecodebench" in recipe.eval.benchmarks:
         from kit.eval.sandbox import isolation_level
 
@@ -261,6 +234,10 @@ def _run_stages(recipe, hw, plan, run_dir: Path, stages: dict[str, Any], selecte
     if args.fresh:
         _forget(run_dir, stages, forgotten, ledger, whole=not args.stages)
     recipe_mod.dump(recipe, run_dir / RESOLVED)
+    with open(run_dir / RESOLVED, "a") as f:  # the scale applied: the sizes the data and eval stages hash
+        import yaml
+
+        f.write(yaml.safe_dump({"resolved": resolved_sizes(plan)}, sort_keys=False))
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     ctx = Context(recipe, hw, plan, run_dir)
     print(f"run '{run_dir}' on {hw.summary}; stages: {', '.join(selected)}")
@@ -275,7 +252,7 @@ def _run_stages(recipe, hw, plan, run_dir: Path, stages: dict[str, Any], selecte
         print(f"[{name}] {'resuming' if state == 'resume' else 'running'} …", flush=True)
         ledger.mark_started(recipe, stage, h)
         t0 = time.time()
-        summary = stage.run(ctx) or {}
+        summary = stage.execute(ctx)
         ledger.mark_done(recipe, stage, h, t0, summary, {"hardware": hw.summary})
         print(f"[{name}] done in {time.time() - t0:.1f} s: {_summary_line(summary)}", flush=True)
     report = run_dir / "report.md"

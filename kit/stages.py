@@ -4,11 +4,16 @@ A stage is done when its manifest (config hash, package versions, seed, timings,
 last and atomically. A rerun with the same recipe skips done stages; a stage that was interrupted has a
 `started` marker and no manifest, so it runs again and resumes from what it left (training checkpoints,
 per-sample evaluation logs). A recipe whose values for a stage changed is refused instead of mixing results.
+
+Stages are declared beside their code (what they read and write under the run folder, which recipe keys change
+them); order, the stages each one reads from, hashes and what --fresh forgets are derived from that (`derive`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
+import functools
 import hashlib
 import importlib.metadata
 import json
@@ -27,11 +32,111 @@ PACKAGES = ("torch", "transformers", "trl", "peft", "datasets", "accelerate", "b
 
 @dataclass(frozen=True)
 class Stage:
+    """A stage as declared beside its code (Make/DVC style): what it reads and writes under the run folder,
+    which dotted recipe keys change its results, and its entry ("module:function", called as fn(ctx) -> summary
+    dict, imported only when the stage runs). `after` (the stages it reads from) is never written by hand:
+    `derive` fills it from the reads and writes. A key "resolved.<size>" stands for a size the plan derived from
+    the scale (`sizes`, e.g. "resolved.problems"), so a change in how the scale maps to sizes makes it stale.
+
+    `reads` and `writes` are paths relative to the run folder, optionally with globs ("arms/*/adapter"); a read
+    depends on every stage whose writes lie under it or above it. A read starting with "/" or "~" is an input
+    outside the run folder (no stage writes it)."""
+
     name: str
-    run: Callable[[Any], dict[str, Any]]
-    keys: tuple[str, ...]  # dotted recipe keys whose values change this stage's results
-    after: tuple[str, ...]  # stages whose outputs it reads
-    outputs: tuple[str, ...]  # paths under the run folder that belong to it
+    run: str | Callable[[Any], dict[str, Any]]
+    keys: tuple[str, ...] = ()
+    reads: tuple[str, ...] = ()
+    writes: tuple[str, ...] = ()
+    after: tuple[str, ...] = dataclasses.field(default=(), init=False)  # derived: stages whose writes it reads
+    sizes: dict[str, Any] | None = dataclasses.field(default=None, init=False, hash=False, compare=False)
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        """Paths under the run folder that belong to it (what --fresh deletes)."""
+        return self.writes
+
+    def execute(self, ctx: Any) -> dict[str, Any]:
+        from kit.registry import resolve
+
+        return resolve(self.run)(ctx) or {}
+
+
+RESOLVED_KEY = "resolved."
+COMMON_KEYS = ("seed", "model", "chat")  # every stage that loads the model depends on these
+
+
+def _train(arm: str, ctx: Any) -> dict[str, Any]:
+    from kit.registry import ARMS
+
+    out = ctx.run_dir / "arms" / arm
+    out.mkdir(parents=True, exist_ok=True)
+    return ARMS.get(arm).train(ctx, out)
+
+
+def train_stage(arm: Any) -> Stage:
+    """An arm's train stage, from its registry record (kit.registry.Arm): it reads the training files the arm
+    `needs` from the data stage and writes arms/<name>; its results depend on the shared model, LoRA and train
+    keys and the arm's own recipe sections."""
+    return Stage(f"train_{arm.name}", functools.partial(_train, arm.name),
+                 keys=COMMON_KEYS + ("lora", "train") + tuple(arm.sections),
+                 reads=tuple(f"data/{n}.jsonl" for n in arm.needs), writes=(f"arms/{arm.name}",))
+
+
+def _outside(path: str) -> bool:
+    return path.startswith(("/", "~"))
+
+
+def _overlaps(read: str, write: str) -> bool:
+    """One path lies under (or is) the other, component by component, globs allowed on either side."""
+    a, b = read.strip("/").split("/"), write.strip("/").split("/")
+    return all(fnmatch.fnmatchcase(x, y) or fnmatch.fnmatchcase(y, x) for x, y in zip(a, b))
+
+
+def derive(declared: list[Stage], sizes: dict[str, Any] | None = None) -> dict[str, Stage]:
+    """The stage table from declarations: each stage's `after` is every other stage whose writes one of its reads
+    matches, and the order is a topological sort (declaration order breaks ties). Two stages owning the same
+    path, a cycle, or a literal read that no stage writes is a one-line KitError. `sizes` (the plan's
+    scale-derived sizes) are what the stages' "resolved.*" keys hash."""
+    names = [st.name for st in declared]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise KitError(f"stage(s) {dup} are declared twice")
+    for i, st in enumerate(declared):
+        for other in declared[i + 1:]:
+            clash = [(w, v) for w in st.writes for v in other.writes if _overlaps(w, v)]
+            if clash:
+                (w, v), = clash[:1]
+                raise KitError(f"stages '{st.name}' (writes '{w}') and '{other.name}' (writes '{v}') both write "
+                               f"the same path; each path under the run folder belongs to one stage")
+    after: dict[str, list[str]] = {}
+    for st in declared:
+        deps: list[str] = []
+        for r in st.reads:
+            if _outside(r):
+                continue
+            writers = [o.name for o in declared if o.name != st.name and any(_overlaps(r, w) for w in o.writes)]
+            own = any(_overlaps(r, w) for w in st.writes)
+            if not writers and not own and not any(c in r for c in "*?["):
+                raise KitError(f"stage '{st.name}' reads '{r}', which no stage of this recipe writes "
+                               f"(stages: {', '.join(names)})")
+            deps += [w for w in writers if w not in deps]
+        after[st.name] = [n for n in names if n in deps]  # declaration order
+    order: list[str] = []
+    while len(order) < len(names):
+        ready = [n for n in names if n not in order and all(d in order for d in after[n])]
+        if not ready:
+            stuck = [n for n in names if n not in order]
+            raise KitError(f"stages {stuck} read from each other in a cycle; a stage may only read what earlier "
+                           f"stages write")
+        order.append(ready[0])
+    by_name = {st.name: st for st in declared}
+    table = {}
+    for n in order:
+        st = dataclasses.replace(by_name[n])
+        object.__setattr__(st, "after", tuple(after[n]))
+        object.__setattr__(st, "sizes", dict(sizes) if sizes is not None else None)
+        table[n] = st
+    return table
 
 
 def _lookup(recipe: Recipe, dotted: str) -> Any:
@@ -42,10 +147,17 @@ def _lookup(recipe: Recipe, dotted: str) -> Any:
 
 
 def stage_values(recipe: Recipe, stage: Stage) -> dict[str, Any]:
-    """The recipe values a stage's results depend on, plus the build of a kit-built model ("model.build")."""
+    """The recipe values a stage's results depend on, the plan's scale-derived sizes its "resolved.*" keys name
+    (left out of a table built without a plan), plus the build of a kit-built model ("model.build")."""
     from kit.models import build_fingerprint
 
-    values = {k: _lookup(recipe, k) for k in stage.keys}
+    values = {}
+    for k in stage.keys:
+        if k.startswith(RESOLVED_KEY):
+            if stage.sizes is not None:
+                values[k] = stage.sizes.get(k[len(RESOLVED_KEY):])
+        else:
+            values[k] = _lookup(recipe, k)
     build = build_fingerprint(recipe.model)
     if build:
         values["model.build"] = build

@@ -292,7 +292,7 @@ def test_eval_model_starts_the_engine_for_the_largest_adapter_rank(gpu_fakes, mo
     seen = {}
     monkeypatch.setattr(kit.models, "load_base", lambda *a, **kw: seen.update(kw) or ("model", "tok", "unsloth"))
     monkeypatch.setattr(kit.models, "attach_adapters", lambda model, adapters: model)
-    assert ctx.eval_engine == "vllm"
+    assert ctx.eval_engine_name == "vllm"
     ctx.eval_model()
     assert seen["vllm"].max_lora_rank == 64 and seen["vllm"].gpu_memory_utilization == recipe.model.gpu_memory_utilization
 
@@ -468,7 +468,7 @@ def test_reference_engine_runs_compare_models_through_their_own_vllm_engine(gpu_
         return _FakePeftModel(LLM(max_lora_rank=vllm.max_lora_rank))
 
     monkeypatch.setitem(kit.models.BACKENDS, "unsloth", loader)
-    ctx = SimpleNamespace(recipe=recipe, hw=GPU, eval_engine="vllm")
+    ctx = SimpleNamespace(recipe=recipe, hw=GPU, eval_engine_name="vllm")
     engine, model = reference_engine(ctx, "rl", tokenizer, 4)
     assert isinstance(engine, VLLMEngine) and engine.llm is model.vllm_engine
     assert seen[0][:3] == ("ReasoningTransferability/UniReason-Qwen3-14B-RL", False, "bfloat16")
@@ -518,7 +518,7 @@ def test_probe_loads_the_model_without_a_vllm_engine(monkeypatch, tmp_path):
         raise RuntimeError("stop here")
 
     monkeypatch.setattr(kit.models, "load_base", fake_load_base)
-    monkeypatch.setattr(Context, "eval_engine", property(lambda self: "vllm"))
+    monkeypatch.setattr(Context, "eval_engine_name", property(lambda self: "vllm"))
     monkeypatch.setattr(Context, "adapters", lambda self: {})
     ctx = Context(_recipe(output_dir=str(tmp_path)), None, None, tmp_path)
     with pytest.raises(RuntimeError, match="stop here"):

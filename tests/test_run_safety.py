@@ -86,10 +86,19 @@ def one_line(err: str) -> str:
     return lines[0]
 
 
+def sizes_of(recipe) -> dict:
+    """The plan's scale-derived sizes, as the run hashes them into the data and eval stages."""
+    from kit.hardware import detect
+    from kit.plan import make_plan
+    from kit.run import _available, resolved_sizes
+
+    return resolved_sizes(make_plan(recipe, detect(), "float32", available_problems=_available(recipe)))
+
+
 def done_run(out: Path, *overrides: str) -> Path:
     """A finished run folder made by the kit, without running anything: marker, manifests, outputs."""
     recipe = R.load(SMOKE, [f"output_dir={out}", *overrides])
-    stages = build_stages(recipe)
+    stages = build_stages(recipe, sizes_of(recipe))
     claim(recipe.run_dir)
     ledger = Ledger(recipe.run_dir)
     for name, st in stages.items():
@@ -466,3 +475,82 @@ def test_whole_fresh_also_forgets_stages_the_new_recipe_lacks(tmp_path, capsys, 
     assert "data" not in stub_stages and not (run_dir / "data").exists()
     assert not (run_dir / "manifests" / "data.json").exists()
     assert not (run_dir / "arms").exists() or not any((run_dir / "arms").iterdir())
+
+
+# ------------------------------------------------------------------------------------------------------
+# 5. order, hashing and invalidation derived from what stages read and write (#11)
+
+
+def test_a_changed_eval_setting_invalidates_probe_and_report_not_data_or_training(tmp_path, capsys, stub_stages):
+    """The issue's 'done when': eval.temperature changed on a finished run folder."""
+    run_dir = done_run(tmp_path)
+    manifests = run_dir / "manifests"
+    kept = {n: (manifests / f"{n}.json").read_bytes() for n in ALL if n.startswith(("data", "train"))}
+    for args in ([], ["--stages", "probe,report"], ["--stages", "report"]):
+        rc, _, err = kit_run(capsys, tmp_path, "eval.temperature=0.3", *args)
+        assert rc == 2 and "stage 'eval'" in one_line(err) and "changed: eval.temperature" in err
+    assert stub_stages == [] and (manifests / "probe.json").exists()
+    rc, _, err = kit_run(capsys, tmp_path, "eval.temperature=0.3", "--fresh", "--stages", "eval")
+    assert rc == 0, err
+    assert stub_stages == ["eval"]
+    assert not (manifests / "probe.json").exists() and not (manifests / "report.json").exists()
+    assert not (run_dir / "probe").exists() and not (run_dir / "report.md").exists()
+    assert all((manifests / f"{n}.json").read_bytes() == b for n, b in kept.items())
+    rc, out, err = kit_run(capsys, tmp_path, "eval.temperature=0.3")  # the rest: probe and report, nothing else
+    assert rc == 0, err
+    assert stub_stages == ["eval", "probe", "report"]
+    assert all(f"[{n}] done earlier, skipped" in out for n in kept)
+
+
+def test_a_declared_stage_reading_eval_runs_after_it_and_is_forgotten_with_it(tmp_path, capsys, stub_stages,
+                                                                               monkeypatch):
+    import kit.run
+    from kit.stages import Stage
+
+    def dummy(ctx):
+        (ctx.run_dir / "dummy").mkdir(exist_ok=True)
+        (ctx.run_dir / "dummy" / "out.txt").write_text("dummy")
+        stub_stages.append("dummy")
+        return {}
+
+    real = kit.run.declarations
+    monkeypatch.setattr(kit.run, "declarations", lambda recipe: [
+        Stage("dummy", dummy, keys=("report",), reads=("eval/scores.json",), writes=("dummy",)), *real(recipe)])
+    run_dir = done_run(tmp_path)
+    assert (run_dir / "manifests" / "dummy.json").exists() and (run_dir / "dummy").is_dir()
+    rc, _, err = kit_run(capsys, tmp_path, "--fresh", "--stages", "eval")
+    assert rc == 0, err
+    assert stub_stages == ["eval"]
+    assert not (run_dir / "manifests" / "dummy.json").exists() and not (run_dir / "dummy").exists()
+    rc, out, err = kit_run(capsys, tmp_path)
+    assert rc == 0, err
+    assert stub_stages == ["eval", "dummy", "probe", "report"]  # declared first, run right after eval
+
+
+def test_the_resolved_recipe_saves_and_hashes_the_scale_derived_sizes(tmp_path, capsys, stub_stages, monkeypatch):
+    import yaml
+
+    import kit.run
+
+    rc, _, err = kit_run(capsys, tmp_path)
+    assert rc == 0, err
+    run_dir = tmp_path / "smoke"
+    recipe = R.load(SMOKE, [f"output_dir={tmp_path}"])
+    saved = yaml.safe_load((run_dir / "recipe.resolved.yaml").read_text())
+    assert saved["resolved"] == sizes_of(recipe) and saved["resolved"]["problems"] > 0
+    assert set(saved["resolved"]["eval_items"]) == set(recipe.eval.benchmarks)
+    assert json.loads((run_dir / "manifests" / "data.json").read_text())["values"]["resolved.problems"] == \
+        saved["resolved"]["problems"]
+    bench = recipe.eval.benchmarks[0]
+    real = kit.run.resolved_sizes
+
+    def remapped(plan):  # the same recipe, the scale mapped to other item counts (a kit upgrade, say)
+        sizes = real(plan)
+        return {**sizes, "eval_items": {**sizes["eval_items"], bench: (sizes["eval_items"][bench] or 0) + 1}}
+
+    monkeypatch.setattr(kit.run, "resolved_sizes", remapped)
+    rc, _, err = kit_run(capsys, tmp_path)
+    assert rc == 2 and "stage 'eval'" in one_line(err) and f"changed: resolved.eval_items.{bench}" in err
+    rc, _, err = kit_run(capsys, tmp_path, "--fresh", "--stages", "eval")
+    assert rc == 0, err
+    assert stub_stages[-1] == "eval" and stub_stages.count("data") == 1  # data and training stayed done

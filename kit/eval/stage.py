@@ -157,7 +157,7 @@ def run(ctx) -> dict[str, Any]:
     out = ctx.run_dir / "eval"
     models = ["base"] + list(recipe.arms) + list(recipe.compare)
     model, tok = ctx.eval_model()
-    engine = make_engine(ctx.eval_engine, model, tok, recipe.eval.batch_size, ctx.adapters())
+    engine = make_engine(ctx.eval_engine_name, model, tok, recipe.eval.batch_size, ctx.adapters())
     benches = [benchmarks.get(n) for n in recipe.eval.benchmarks]
     subsets = {b.name: subset(b, recipe.eval, ctx.plan.eval_items[b.name], out) for b in benches}
     for name in ["base"] + list(recipe.arms):  # one base, adapters switched

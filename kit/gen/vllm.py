@@ -135,7 +135,7 @@ def reference_engine(ctx, name: str, tokenizer, batch_size: int):
     from kit.gen.engine import make_engine
     from kit.models import load_reference, vllm_spec
 
-    kind = ctx.eval_engine
+    kind = ctx.eval_engine_name
     model = load_reference(ctx.recipe, ctx.recipe.compare[name], ctx.hw,
                            vllm=vllm_spec(ctx.recipe) if kind == "vllm" else None)
     return make_engine(kind, model, tokenizer, batch_size), model
