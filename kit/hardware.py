@@ -97,11 +97,13 @@ def choose_dtype(requested: str, hw: Hardware) -> str:
 def check_gpu_settings(recipe, hw: Hardware) -> None:
     """Refuse GPU-only settings on a machine without a GPU, and rollout settings no GPU backend can run, before
     anything is loaded (not hours later at train_grpo)."""
-    if hw.cuda:
-        if "grpo" in recipe.arms:
-            from kit.train.rollouts import generation_mode  # imports no transformers: unsloth is not yet loaded
+    from kit.registry import ARMS, resolve
 
-            generation_mode(recipe, hw, check_installed=False)  # whether vllm is installed: the plan's refusal
+    for name in recipe.arms:  # each arm's own rules (GRPO: a rollout path this card can run)
+        check = ARMS.get(name).check
+        if check:
+            resolve(check)(recipe, hw)
+    if hw.cuda:
         return
     if recipe.grpo.use_vllm:
         raise KitError("grpo.use_vllm=true needs a CUDA GPU (vLLM); set grpo.use_vllm=false on CPU")

@@ -91,6 +91,8 @@ class Arm:
     estimate: str | Callable[..., Any]
     needs: tuple[str, ...] = ("sft",)
     description: str = ""
+    check: str | Callable[..., Any] | None = None  # "module:function"(recipe, hw): refuses settings this machine
+    # cannot run for the arm, called before anything is loaded (kit.hardware.check_gpu_settings)
     section: str | None = None  # a recipe section of its own (e.g. "dpo"), read with `config` as its schema
     config: type | None = None  # dataclass of that section's knobs (None: the arm reuses other sections)
 

@@ -178,7 +178,7 @@ def write_report(name: str, seeds: list[int], per_seed: dict[int, dict[str, dict
 
 
 def main(argv: list[str] | None = None) -> int:
-    from kit import recipe as recipe_mod
+    from kit.compose import load_recipe
     from kit.run import main as run_main
 
     ap = argparse.ArgumentParser(prog="python -m kit.study", description=__doc__.splitlines()[0])
@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(sys.argv[1:] if argv is None else argv)
     try:
         seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-        base = recipe_mod.load(args.recipe, args.overrides)
+        base = load_recipe(args.recipe, args.overrides)
     except (KitError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

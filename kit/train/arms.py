@@ -8,8 +8,19 @@ from kit.registry import Arm, register_arm
 register_arm(Arm("sft", "SFT (off-policy)", "#d62728", "sft", ("sft",), "kit.train.sft:run",
                  "kit.plan.arms:sft_stage", needs=("sft",),
                  description="supervised fine-tuning on the teacher's responses (off-policy)"))
+
+
+def grpo_settings(recipe, hw) -> None:
+    """On a GPU, a rollout path the card can run (whether vllm is installed is the plan's refusal, not this one's).
+    kit.train.rollouts imports no transformers: unsloth is not yet loaded when this runs."""
+    if hw.cuda:
+        from kit.train.rollouts import generation_mode
+
+        generation_mode(recipe, hw, check_installed=False)
+
+
 register_arm(Arm("grpo", "GRPO (on-policy RL)", "#1f77b4", "rl", ("grpo",), "kit.train.grpo:run",
-                 "kit.plan.arms:grpo_stage", needs=("rl",),
+                 "kit.plan.arms:grpo_stage", needs=("rl",), check="kit.train.arms:grpo_settings",
                  description="GRPO on the same problems, rewarded by the math verifier (on-policy)"))
 register_arm(Arm("onpolicy_sft", "SFT on own answers", "#2ca02c", "ablation", ("sft", "onpolicy"),
                  "kit.train.onpolicy_sft:run", "kit.plan.arms:onpolicy_sft_stage", needs=("sft",),
