@@ -9,7 +9,8 @@ import pytest
 from kit import recipe as R
 from kit.hardware import Hardware
 from kit.plan import BENCH_SIZES, HF_DECODE_S_PER_LAYER, format_plan, make_plan, n_eval_items
-from tests.conftest import ROOT, run_kit
+from kit.run import main as kit_main
+from tests.conftest import ROOT
 
 RECIPES = sorted(p.name for p in (ROOT / "recipes").glob("*.yaml"))
 H100 = Hardware(True, "NVIDIA H100 80GB HBM3", (9, 0), 80.0, True)
@@ -17,11 +18,12 @@ T4 = Hardware(True, "Tesla T4", (7, 5), 15.0, False)
 
 
 @pytest.mark.parametrize("name", RECIPES)
-def test_every_recipe_dry_runs(name, tmp_path):
-    res = run_kit(str(ROOT / "recipes" / name), f"output_dir={tmp_path}", "--dry-run")
-    assert res.returncode == 0, res.stderr
-    assert "eval" in res.stdout and "report" in res.stdout
-    assert "GB peak" in res.stdout or "memory and time not estimated" in res.stdout  # toy: its own shape
+def test_every_recipe_dry_runs(name, tmp_path, capsys):
+    rc = kit_main([str(ROOT / "recipes" / name), f"output_dir={tmp_path}", "--dry-run"])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert "eval" in out and "report" in out
+    assert "GB peak" in out or "memory and time not estimated" in out  # toy: its own shape
     assert not any(tmp_path.iterdir())  # a dry run writes nothing
 
 
@@ -167,28 +169,33 @@ def test_t4_preset_finishes_in_three_hours():
     assert not r.grpo.use_vllm and r.eval.engine == "hf"  # no vLLM on a T4 in the kit's stack
 
 
-def test_dry_run_for_a_card_text_and_json(tmp_path):
+def test_dry_run_for_a_card_text_and_json(tmp_path, capsys):
     recipe = str(ROOT / "recipes" / "qwen3-0.6b-t4.yaml")
-    text = run_kit(recipe, f"output_dir={tmp_path}", "--dry-run", "--gpu", "t4")
-    assert text.returncode == 0, text.stderr
-    assert "Tesla T4" in text.stdout and re.search(r"^total: .*fits: yes$", text.stdout.splitlines()[-1])
-    res = run_kit(recipe, f"output_dir={tmp_path}", "--dry-run", "--gpu", "t4", "--json")
-    assert res.returncode == 0, res.stderr
-    plan = json.loads(res.stdout)
+    rc = kit_main([recipe, f"output_dir={tmp_path}", "--dry-run", "--gpu", "t4"])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert "Tesla T4" in out and re.search(r"^total: .*fits: yes$", out.splitlines()[-1])
+    rc = kit_main([recipe, f"output_dir={tmp_path}", "--dry-run", "--gpu", "t4", "--json"])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    plan = json.loads(out)
     assert plan["fits"] is True and plan["refusal"] is None
     stages = {s["name"]: s for s in plan["stages"]}
     assert {"train_sft", "train_grpo", "eval", "probe"} <= set(stages)
     assert stages["train_grpo"]["peak_gb"] > 0 and stages["train_grpo"]["seconds"] > 0
     assert plan["total_seconds"] == pytest.approx(sum(s["seconds"] or 0 for s in plan["stages"]), abs=1)
     assert not any(tmp_path.iterdir())
-    bad = run_kit(recipe, f"output_dir={tmp_path}", "--gpu", "t4")
-    assert bad.returncode == 2 and "--dry-run" in bad.stderr
+    rc = kit_main([recipe, f"output_dir={tmp_path}", "--gpu", "t4"])
+    out, err = capsys.readouterr()
+    assert rc == 2 and "--dry-run" in err and err.startswith("error: ") and len(err.strip().splitlines()) == 1
 
 
-def test_dry_run_json_names_the_refusal(tmp_path):
-    res = run_kit(str(ROOT / "recipes" / "qwen3-14b.yaml"), f"output_dir={tmp_path}", "--dry-run", "--gpu", "t4",
-                  "--json")
-    plan = json.loads(res.stdout)
+def test_dry_run_json_names_the_refusal(tmp_path, capsys):
+    rc = kit_main([str(ROOT / "recipes" / "qwen3-14b.yaml"), f"output_dir={tmp_path}", "--dry-run", "--gpu", "t4",
+                   "--json"])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    plan = json.loads(out)
     assert plan["fits"] is False and "lower" in plan["refusal"]
 
 
@@ -208,3 +215,98 @@ def test_recipe_header_states_planned_hours_per_card(name):
         else:
             assert not plan.too_big, f"{name} on {card}: {plan.too_big}"
             assert float(hours) == pytest.approx(plan.total_minutes / 60, rel=0.05, abs=0.1), (name, card)
+
+
+# --- #11: the plan as a package; each arm plans through its registered estimator ----------------------------
+
+from kit.plan.cost import ArmContext, StagePlan
+from kit.registry import ARMS, Arm, register_arm
+
+
+@pytest.fixture
+def dummy_arm():
+    """An arm registered from outside the planner, with an estimator that records its calls."""
+    calls = []
+
+    def estimate(recipe, plan, cost, vram, refuse, ctx):
+        calls.append((recipe, plan, cost, vram, ctx))
+        return StagePlan(ctx.stage, {"dummies": 7, "arm": ctx.arm}, peak_gb=1.25, minutes=3.0)
+
+    arm = register_arm(Arm("dummy_arm", "Dummy", "#9467bd", "ablation", ("sft",), trainer=lambda c, o: {},
+                           estimate=estimate))
+    yield arm, calls
+    ARMS.unregister("dummy_arm")
+    assert "dummy_arm" not in ARMS
+
+
+def test_a_registered_arm_is_planned_by_its_own_estimator(dummy_arm):
+    _, calls = dummy_arm
+    r, plan = _plan("qwen3-0.6b-t4.yaml", ["arms=[sft,dummy_arm]"], "t4")
+    assert len(calls) == 1
+    recipe, seen_plan, cost, vram, ctx = calls[0]
+    assert recipe is r and seen_plan is plan and cost is not None and vram == GPU_PRESETS["t4"].hw.vram_gb * 2**30
+    assert isinstance(ctx, ArmContext) and ctx.arm == "dummy_arm" and ctx.hw == GPU_PRESETS["t4"].hw
+    assert [st.name for st in plan.stages] == ["data", "train_sft", "train_dummy_arm", "eval", "probe", "report"]
+    dummy = _stage(plan, "train_dummy_arm")
+    assert (dummy.peak_gb, dummy.minutes) == (1.25, 3.0)
+    assert plan.total_minutes == pytest.approx(sum(st.minutes or 0 for st in plan.stages)) and plan.total_minutes > 3
+    text = format_plan(r, plan, GPU_PRESETS["t4"].hw)
+    assert re.search(r"train_dummy_arm dummies=7, arm=dummy_arm  \[~1\.25 GB peak; ~3\.0 min\]", text), text
+    stages = {s["name"]: s for s in plan_json(r, plan, GPU_PRESETS["t4"].hw)["stages"]}
+    assert stages["train_dummy_arm"] == {"name": "train_dummy_arm", "sizes": {"dummies": 7, "arm": "dummy_arm"},
+                                         "seconds": 180.0, "peak_gb": 1.25}
+
+
+def test_sft_matched_lr_is_planned_as_sft():
+    """The matched-learning-rate control trains SFT's steps at GRPO's rate: the same estimator, its own stage."""
+    _, plan = _plan("qwen3-0.6b-t4.yaml", ["arms=[sft,grpo,sft_matched_lr]"], "t4")
+    sft, control = _stage(plan, "train_sft"), _stage(plan, "train_sft_matched_lr")
+    assert (control.sizes, control.peak_gb, control.minutes) == (sft.sizes, sft.peak_gb, sft.minutes)
+    assert control.minutes > 0
+
+
+def test_onpolicy_sft_is_estimated_from_its_sampling_and_training():
+    """Sampling (plain generate: the per-layer decode floor, every answer to its cap) plus SFT on at most every
+    sample: more samples or longer answers cost more; an oversized sampling batch is refused naming its knob."""
+    base = ["arms=[sft,grpo,onpolicy_sft]", "onpolicy.max_completion_length=512", "onpolicy.batch_size=16"]
+    r, plan = _plan("qwen3-0.6b-t4.yaml", base, "t4")
+    st = _stage(plan, "train_onpolicy_sft")
+    problems = plan.rl_problems or plan.problems
+    samples = problems * r.onpolicy.samples_per_problem
+    assert st.sizes["samples"] == samples and st.peak_gb > 0
+    floor_s = math.ceil(samples / 16) * 512 * HF_DECODE_S_PER_LAYER * 28  # qwen3-0.6b: 28 layers
+    assert st.minutes * 60 >= floor_s
+    _, more = _plan("qwen3-0.6b-t4.yaml", [*base, f"onpolicy.samples_per_problem={2 * r.onpolicy.samples_per_problem}"],
+                    "t4")
+    assert _stage(more, "train_onpolicy_sft").minutes > 1.8 * st.minutes
+    assert any("upper bound" in n for n in plan.notes)
+    _, big = _plan("qwen3-0.6b-t4.yaml", [*base, "onpolicy.batch_size=4096", "onpolicy.max_completion_length=16384"],
+                   "t4")
+    assert big.too_big and big.too_big.startswith("train_onpolicy_sft") and "onpolicy.batch_size" in big.too_big
+
+
+def test_derived_rollout_matches_the_grpo_config():
+    """kit.train.rollouts.derived_rollout (no TRL import) gives the shape TRL resolves for the shipped recipes."""
+    from kit.train.rollouts import derived_rollout
+
+    for name in ("qwen3-0.6b-t4.yaml", "qwen3-4b.yaml", "qwen3-14b.yaml"):
+        r = R.load(ROOT / "recipes" / name)
+        real, derived = rollout_of(r), derived_rollout(r)
+        fields = ("micro_batch", "grad_accum", "steps_per_generation", "num_iterations", "num_generations")
+        assert [getattr(derived, f) for f in fields] == [getattr(real, f) for f in fields], name
+        assert derived.generation_batch == real.generation_batch
+
+
+def test_rollouts_module_stays_light():
+    import subprocess
+    import sys
+
+    code = ("import sys, kit.train.rollouts; "
+            "assert not {'transformers', 'trl', 'torch'} & set(sys.modules), sorted({'transformers', 'trl', 'torch'} & set(sys.modules))")
+    res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+
+
+def test_no_plan_module_is_long():
+    for path in (ROOT / "kit" / "plan").glob("*.py"):
+        assert len(path.read_text().splitlines()) <= 400, path

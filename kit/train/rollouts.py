@@ -6,6 +6,8 @@ before unsloth is imported (it must patch transformers first).
 from __future__ import annotations
 
 import importlib.util
+import math
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from kit.errors import KitError
@@ -93,6 +95,49 @@ def generation_chunk(recipe) -> int:
     more generation memory than before."""
     g = recipe.grpo
     return g.generation_chunk or g.prompts_per_step * g.num_generations * g.grad_accum
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """TRL's GRPO batching, in sequences (trl/trainer/grpo_config.py:1085-1099, grpo_trainer.py:1496-1503), and
+    how the kit generates it (GENERATION above: vllm_unsloth, vllm_trl, continuous, generate)."""
+
+    micro_batch: int  # per_device_train_batch_size: sequences per forward/backward
+    grad_accum: int
+    steps_per_generation: int  # micro-batches cut from one generation batch
+    num_iterations: int  # passes over each generation batch
+    num_generations: int
+    mode: str = "generate"
+    chunk: int | None = None  # sequences per `generate` call on the plain path (chunk_generate below)
+
+    @property
+    def generation_batch(self) -> int:
+        """Sequences produced per rollout (TRL's generation_batch_size, one process)."""
+        return self.micro_batch * self.steps_per_generation
+
+    @property
+    def prompts_per_generation(self) -> int:
+        return self.generation_batch // self.num_generations
+
+    @property
+    def prompts_per_optimizer_step(self) -> int:
+        """Prompt groups per optimizer step (the kit's steps_for: prompts_per_step x grad_accum)."""
+        return self.micro_batch * self.grad_accum // self.num_generations
+
+    def generations(self, optimizer_steps: int) -> int:
+        """Rollouts (generation batches) for `optimizer_steps`: TRL regenerates every S x mu micro-steps."""
+        return math.ceil(optimizer_steps * self.grad_accum / (self.steps_per_generation * self.num_iterations))
+
+
+def derived_rollout(recipe) -> Rollout:
+    """The rollout shape derived from the recipe alone, without building a GRPOConfig (the plan's fallback when
+    kit.train.grpo cannot say, and its shape for recipes without an RL arm). The generation mode assumes unsloth's
+    vLLM engine when grpo.use_vllm, else plain `generate` in calls of `generation_chunk` sequences."""
+    g = recipe.grpo
+    return Rollout(micro_batch=g.prompts_per_step * g.num_generations, grad_accum=g.grad_accum,
+                   steps_per_generation=g.steps_per_generation or g.grad_accum,
+                   num_iterations=g.num_iterations, num_generations=g.num_generations,
+                   mode="vllm_unsloth" if g.use_vllm else "generate", chunk=generation_chunk(recipe))
 
 
 def clip_can_act(grad_accum: int, steps_per_generation: int, num_iterations: int) -> bool:
