@@ -554,3 +554,16 @@ def test_the_resolved_recipe_saves_and_hashes_the_scale_derived_sizes(tmp_path, 
     rc, _, err = kit_run(capsys, tmp_path, "--fresh", "--stages", "eval")
     assert rc == 0, err
     assert stub_stages[-1] == "eval" and stub_stages.count("data") == 1  # data and training stayed done
+
+
+def test_the_saved_recipe_loads_back_as_the_recipe_it_records(tmp_path, capsys, stub_stages):
+    """recipe.resolved.yaml carries the plan's derived sizes under `resolved:` (a record, hashed by data and eval);
+    it still loads as a recipe, equal to the one that ran, so `python -m kit.run outputs/<run>/recipe.resolved.yaml`
+    reruns the study."""
+    import yaml
+
+    rc, _, err = kit_run(capsys, tmp_path, "sft.learning_rate=3e-5")
+    assert rc == 0, err
+    saved = next(tmp_path.glob("*/recipe.resolved.yaml"))
+    assert yaml.safe_load(saved.read_text())["resolved"]["problems"] > 0
+    assert R.load(saved) == R.load(SMOKE, [f"output_dir={tmp_path}", "sft.learning_rate=3e-5"])

@@ -33,12 +33,16 @@ def load(path: str | Path, overrides: list[str] | None = None) -> Recipe:
 EXAMPLE = "see recipes/smoke.yaml for an example"
 BASE_KEY = "base"  # `base: <file relative to this one>`: this recipe states only what differs from that one
 ABSTRACT_KEY = "abstract"  # `abstract: true`: a base meant only for `base:`, refused as a recipe to run
+DERIVED_KEY = "resolved"  # in a run folder's recipe.resolved.yaml: the sizes the plan derived from `scale`, a record
+# (the plan derives them again from the recipe), so the saved file loads back as the recipe it records
 
 
 def read_recipe(p: Path) -> dict[str, Any]:
     """The recipe file merged over its chain of bases, as one raw mapping; an abstract base is refused here, so
     `python -m kit.run` on a shared base (which would run a study nobody wrote down) fails in one line."""
     raw = read_yaml(p)
+    if isinstance(raw.get(DERIVED_KEY), dict):
+        raw = {k: v for k, v in raw.items() if k != DERIVED_KEY}
     if _abstract(p, raw):
         raise KitError(f"{p}: a base recipe ({ABSTRACT_KEY}: true), meant only to be named by `{BASE_KEY}:` in "
                        f"another recipe; run one of those instead")
