@@ -163,7 +163,7 @@ def check_decode(recipe_path: Path, shape: str, batches: list[int], new_tokens: 
                  result: dict[str, Any], save: Callable[[], None]) -> None:
     """Seconds per decode step of the kit's HF engine (the non-vLLM path, through the recipe's backend) at
     several batch sizes: generate `8` and `8 + new_tokens` tokens and divide the difference, so prefill and
-    the first-call compilation drop out. These figures calibrate kit/plan.py's non-vLLM decode model."""
+    the first-call compilation drop out. These figures calibrate kit/plan/'s non-vLLM decode model."""
     from kit.compose import load_recipe
     from kit.gen.decode import Decode
     from kit.gen.engine import HFEngine

@@ -25,7 +25,7 @@ class Hardware:
 @dataclass(frozen=True)
 class GpuPreset:
     """A card to plan for (`--dry-run --gpu NAME`) before renting it. `hw.name` picks the speed class in
-    kit/plan.py SPEED; `vllm` says whether the kit assumes vLLM can be installed there."""
+    kit/plan/ SPEED; `vllm` says whether the kit assumes vLLM can be installed there."""
 
     hw: Hardware
     vllm: bool

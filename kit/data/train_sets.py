@@ -131,7 +131,7 @@ def load_problems(data_cfg) -> list[Problem]:
 
 
 def rl_problem_count(recipe, shared: int) -> int:
-    """RL problems to plan for when `shared` problems are planned for SFT (kit/plan.py's n_problems).
+    """RL problems to plan for when `shared` problems are planned for SFT (kit/plan/'s n_problems).
 
     'shared': the same count. 'all': the whole math_rl_48k at the same scale, i.e. `shared` times the
     released sets' ratio (48.8K / 39.9K), so `scale=1` gives the full 48.8K and `data.num_problems` keeps

@@ -1,6 +1,6 @@
 """Loading a recipe: YAML (with `base:` inheritance), dotted CLI overrides, coercion, validation with one-line errors.
 
-`resolve()` in kit/plan.py turns the scale knob into numbers; the resolved recipe is saved in the run folder (`dump`).
+`resolve()` in kit/plan/ turns the scale knob into numbers; the resolved recipe is saved in the run folder (`dump`).
 """
 
 from __future__ import annotations
