@@ -156,6 +156,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 def from_dict(raw: dict[str, Any], origin: str = "recipe") -> Recipe:
     recipe = _build(Recipe, raw, prefix="", origin=origin)
     validate(recipe, origin)
+    _fill_arm_sections(recipe, origin)
     return recipe
 
 
@@ -189,13 +190,39 @@ def _build(cls: type, raw: Any, prefix: str, origin: str) -> Any:
     fields = _fields(cls)
     hints = typing.get_type_hints(cls)
     kwargs: dict[str, Any] = {}
+    owned = _arm_section_schemas() if cls is Recipe else {}
     for key, value in raw.items():
+        if key in owned and key not in fields:  # a registered arm's own section (Arm.section / Arm.config)
+            kwargs.setdefault("arm_sections", {})[key] = _build(owned[key], value, f"{prefix}{key}.", origin)
+            continue
+        if key == "arm_sections" and cls is Recipe:
+            raise KitError(f"{origin}: unknown key 'arm_sections'; an arm's section is written at the top level")
         if key not in fields:
             close = difflib.get_close_matches(str(key), list(fields), n=1, cutoff=0.6)
             hint = f"; did you mean '{prefix}{close[0]}'?" if close else f"; known keys: {', '.join(fields)}"
             raise KitError(f"{origin}: unknown key '{prefix}{key}'{hint}")
         kwargs[key] = _coerce(hints[key], value, f"{prefix}{key}", origin)
     return cls(**kwargs)
+
+
+def _arm_section_schemas() -> dict[str, type]:
+    """Section name → schema dataclass, for every registered arm that owns a section."""
+    from kit.registry import ARMS
+
+    return {a.section: a.config for _, a in ARMS.items() if a.section and a.config}
+
+
+def _fill_arm_sections(recipe: Recipe, origin: str) -> None:
+    """Every listed arm that owns a section gets it (its schema's defaults when the file has none); range checks
+    apply to it as to the built-in sections."""
+    from kit.registry import ARMS
+
+    for name in recipe.arms:
+        arm = ARMS.get(name) if name in ARMS else None
+        if arm and arm.section and arm.config and arm.section not in recipe.arm_sections:
+            recipe.arm_sections[arm.section] = arm.config()
+    for key, section in recipe.arm_sections.items():
+        _check_ranges(section, key + ".", origin)
 
 
 def _coerce(tp: Any, value: Any, key: str, origin: str) -> Any:

@@ -6,6 +6,7 @@ trl/unsloth versions. Loading, overrides and validation live in kit/recipe/load.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -255,10 +256,22 @@ class Recipe:
     eval: EvalCfg = knob(factory=EvalCfg)
     probe: ProbeCfg = knob(factory=ProbeCfg)
     report: ReportCfg = knob(factory=ReportCfg)
+    # sections owned by registered arms (Arm.section, schema Arm.config), written at the top level of the file
+    # (`dpo:` for a DPO arm) and read as attributes (`recipe.dpo.beta`); filled by kit.recipe.load
+    arm_sections: dict[str, Any] = field(default_factory=dict, repr=False, compare=True)
+
+    def __getattr__(self, name: str) -> Any:
+        sections = self.__dict__.get("arm_sections") or {}
+        if name in sections:
+            return sections[name]
+        raise AttributeError(f"recipe has no section '{name}'")
 
     @property
     def run_dir(self) -> Path:
         return Path(self.output_dir) / (self.run_name or self.name)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        out = {f.name: dataclasses.asdict(v) if dataclasses.is_dataclass(v) else copy.deepcopy(v)
+               for f in dataclasses.fields(self) if f.name != "arm_sections" for v in [getattr(self, f.name)]}
+        out.update({k: dataclasses.asdict(v) for k, v in self.arm_sections.items()})
+        return out
