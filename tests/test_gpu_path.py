@@ -190,6 +190,15 @@ def test_dapo_refusals():
         grpo_kwargs(_recipe(grpo={"overlong_buffer": 64, "max_completion_length": 64}), CPU, Path("x"), 1, [1.0])
 
 
+def test_dropout_in_the_policy_is_a_recipe_knob(tmp_path):
+    """TRL's default keeps dropout (disable_dropout=False); the kit turns it off unless the recipe says otherwise,
+    and the real GRPOConfig carries the recipe's value."""
+    from kit.train.grpo import grpo_config
+
+    assert grpo_config(_recipe(), CPU, tmp_path, 8, [1.0]).disable_dropout is True
+    assert grpo_config(_recipe(grpo={"disable_dropout": False}), CPU, tmp_path, 8, [1.0]).disable_dropout is False
+
+
 # ---------------------------------------------------------------------------------------------------------
 # chunked generation without vLLM
 

@@ -139,6 +139,8 @@ class GRPOCfg:
         None, lo=1, help="micro-batches per rollout (generation) batch, TRL's steps_per_generation; None = grad_accum: "
                          "one rollout batch per optimizer step (policy ratio 1, clipping inert unless num_iterations > 1)")
     num_iterations: int = knob(1, lo=1, help="optimisation passes over each rollout batch (TRL's num_iterations, mu)")
+    disable_dropout: bool = knob(True, help="dropout off in the policy (and reference): rollout and update see the "
+                                            "same network, so the policy ratio is 1 on the first pass (TRL: False)")
     generation_chunk: Optional[int] = knob(
         None, lo=1, help="completions per `generate` call in rollouts without vLLM (TRL makes one call for the whole "
                          "rollout batch, kit/train/grpo.py splits it); None = one optimizer step's completions "

@@ -41,7 +41,7 @@ def grpo_kwargs(recipe, hw, out_dir: Path, n_prompts: int, reward_weights: list[
         scale_rewards={"none": "none", "group": "group", "batch": "batch"}[g.scale_rewards],
         mask_truncated_completions=g.mask_truncated_completions, reward_weights=reward_weights,
         vllm_importance_sampling_correction=False,
-        log_completions=False, shuffle_dataset=True, disable_dropout=True,
+        log_completions=False, shuffle_dataset=True, disable_dropout=g.disable_dropout,
     )
     kw.update(GENERATION[mode](recipe))
     return kw
