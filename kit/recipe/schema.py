@@ -6,7 +6,6 @@ trl/unsloth versions. Loading, overrides and validation live in kit/recipe/load.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -273,7 +272,6 @@ class Recipe:
         return Path(self.output_dir) / (self.run_name or self.name)
 
     def to_dict(self) -> dict[str, Any]:
-        out = {f.name: dataclasses.asdict(v) if dataclasses.is_dataclass(v) else copy.deepcopy(v)
-               for f in dataclasses.fields(self) if f.name != "arm_sections" for v in [getattr(self, f.name)]}
-        out.update({k: dataclasses.asdict(v) for k, v in self.arm_sections.items()})
+        out = dataclasses.asdict(self)  # nested dataclasses (model, compare's ModelRefs) become plain mappings
+        out.update(out.pop("arm_sections"))  # an arm's section sits at the top level, as in the file
         return out
