@@ -32,6 +32,10 @@ def check_names(recipe: Recipe, origin: str = "recipe") -> None:
             benchmarks.get(name)
         except KitError as exc:
             raise KitError(f"{origin}: eval.benchmarks: {exc}") from None
+    from kit.registry import ARMS
+
+    if not any(ARMS.get(a).needs for a in recipe.arms):
+        return  # an audit builds no training data: its data section is never read
     try:
         data_source(recipe.data)  # the name, the source's own rules, rl_problems=all against its RL pool
     except KitError as exc:

@@ -158,18 +158,26 @@ class DataSource:
 
 DATA_SOURCES: Registry[DataSource] = Registry("data source")
 
-_PLUGINS_LOADED = False
+_PLUGINS = "unloaded"  # "loading" while the imports run (a plug-in's own lookups then see what is registered so far)
 
 
 def load_plugins() -> None:
     """Import the kit's built-in registrations and every module under the `kit.plugins` entry-point group once.
-    The built-in arms register in kit.train.arms (no trl imported there)."""
-    global _PLUGINS_LOADED
-    if _PLUGINS_LOADED:
+    The built-in arms register in kit.train.arms (no trl imported there). A plug-in that fails to import is a
+    one-line KitError naming it, and the next lookup tries again (never a silently partial registry)."""
+    global _PLUGINS
+    if _PLUGINS != "unloaded":
         return
-    _PLUGINS_LOADED = True
-    importlib.import_module("kit.builtin")  # the composition root's list of bundled registrations
-    from importlib.metadata import entry_points
+    _PLUGINS = "loading"
+    current = "kit.builtin"
+    try:
+        importlib.import_module("kit.builtin")  # the composition root's list of bundled registrations
+        from importlib.metadata import entry_points
 
-    for ep in entry_points(group="kit.plugins"):
-        ep.load()
+        for ep in entry_points(group="kit.plugins"):
+            current = f"{ep.value} (entry point '{ep.name}')"
+            ep.load()
+    except Exception as exc:
+        _PLUGINS = "unloaded"
+        raise KitError(f"plug-in {current} failed to load: {type(exc).__name__}: {exc}") from exc
+    _PLUGINS = "loaded"

@@ -21,10 +21,11 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from kit.errors import KitError
+from kit.recipe.load import SAVED_NAME
 
 MARKER = ".kit-run.json"  # written by the kit when it makes (or adopts) a run folder
 LOCK = ".kit-lock"  # flock'ed for the whole run; holds the holder's pid, host, start time and command
-RESOLVED = "recipe.resolved.yaml"
+RESOLVED = SAVED_NAME  # the recipe a run saves in its folder (kit/recipe/load.py names it)
 MANIFESTS = "manifests"
 # top-level names a kit run folder can hold (a folder made by an older kit, before the marker, is adopted
 # only when it holds nothing else)

@@ -188,6 +188,31 @@ def write_json_atomic(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
+def _recorded(values: dict[str, Any], dotted: str) -> bool:
+    """Whether a manifest's values hold this dotted key (stage values mix flat "a.b" keys and nested sections)."""
+    if dotted in values:
+        return True
+    parts = dotted.split(".")
+    for i in range(1, len(parts)):
+        head = ".".join(parts[:i])
+        if isinstance(values.get(head), dict):
+            return _recorded(values[head], ".".join(parts[i:]))
+    return False
+
+
+def change_detail(old: Any, new: dict[str, Any]) -> str:
+    """Why a stage's recorded settings differ from the recipe's: the changed keys, or, when every difference is a key
+    the manifest never recorded, that an older kit version made it (the recipe itself may not have changed)."""
+    old = old if isinstance(old, dict) else {}
+    changed = diff(old, new)
+    if not changed:
+        return "an earlier stage it reads from changed"
+    unrecorded = [k for k in changed if not _recorded(old, k)]
+    if len(unrecorded) == len(changed):
+        return f"made by an older kit version, which did not record {', '.join(unrecorded)}"
+    return f"changed: {', '.join(changed)}"
+
+
 class Ledger:
     """Manifests and started-markers of one run folder."""
 
@@ -221,9 +246,7 @@ class Ledger:
             if record is None:
                 continue
             if record["config_hash"] != h:
-                old = record.get("values")
-                changed = diff(old if isinstance(old, dict) else {}, stage_values(recipe, stage))
-                detail = f"changed: {', '.join(changed)}" if changed else "an earlier stage it reads from changed"
+                detail = change_detail(record.get("values"), stage_values(recipe, stage))
                 raise KitError(f"stage '{stage.name}' was {what} with different settings ({detail}); rerun with "
                                f"--fresh to redo it, or set run_name=<new name> to keep both")
             return "done" if what == "finished" else "resume"
@@ -285,9 +308,7 @@ def preflight(recipe: Recipe, stages: dict[str, Stage], selected: list[str], led
             continue
         for record, what in ((ledger.manifest(name), "finished"), (ledger.started(name), "started")):
             if record is not None and record["config_hash"] != h:
-                old = record.get("values")
-                changed = diff(old if isinstance(old, dict) else {}, stage_values(recipe, stage))
-                detail = f"changed: {', '.join(changed)}" if changed else "an earlier stage it reads from changed"
+                detail = change_detail(record.get("values"), stage_values(recipe, stage))
                 raise KitError(f"stage '{name}' in '{ledger.dir.parent}' was {what} with different settings "
                                f"({detail}), and this run (--stages {','.join(selected)}) would mix its results "
                                f"with the new ones; redo it with --fresh --stages {name}, or set run_name=<new name>")

@@ -162,3 +162,32 @@ def test_the_toy_registers_itself_from_the_bundled_list():
     assert "toy" in DATA_SOURCES and "toy-qwen3" in MODEL_PROVIDERS
     assert [n for n in benchmarks.names() if n.startswith("toy_")]
     assert not (ROOT / "kit" / "eval" / "benchmarks" / "toy.py").exists()
+
+
+def test_a_plugin_that_fails_to_load_is_one_line_and_the_next_lookup_retries(monkeypatch):
+    """Never a silently partial registry: the failure names the module; once it imports, lookups work again."""
+    import sys
+
+    import kit.registry as reg
+    from kit.registry import ARMS
+
+    ARMS.names()  # loaded once, as in a run
+    monkeypatch.setattr(reg, "_PLUGINS", "unloaded")
+    monkeypatch.delitem(sys.modules, "kit.builtin")
+    sources = sys.modules["kit.data.sources"]
+    monkeypatch.setitem(sys.modules, "kit.data.sources", None)  # an import that fails
+    with pytest.raises(KitError, match=r"^plug-in kit\.builtin failed to load: ModuleNotFoundError") as exc:
+        ARMS.get("sft")
+    assert "\n" not in str(exc.value)
+    monkeypatch.setitem(sys.modules, "kit.data.sources", sources)  # the import works again
+    assert ARMS.get("sft").role == "sft" and "hub" in DATA_SOURCES
+
+
+def test_an_audit_recipe_is_not_held_to_data_rules_it_never_uses():
+    """An audit (compare only) builds no training data, so its data section's rules are not checked."""
+    from kit.compose import load_recipe
+
+    recipe = load_recipe(ROOT / "recipes" / "audit-unireason-14b.yaml", ["data.source=toy", "data.sft_target=think"])
+    assert recipe.arms == []
+    with pytest.raises(KitError, match="no-think"):
+        load_recipe(ROOT / "recipes" / "smoke.yaml", ["data.source=toy", "data.sft_target=think"])

@@ -248,3 +248,16 @@ def test_a_data_sources_own_rules_are_checked_at_load():
     with pytest.raises(KitError, match="data.rl_problems=all needs the released sets .*hub, fixtures"):
         load_recipe(str(ROOT / "recipes" / "toy.yaml"), ["data.rl_problems=all"])
 
+
+
+def test_a_resolved_section_is_a_record_only_in_the_saved_recipe(tmp_path):
+    """`resolved:` (the plan's sizes) is skipped in a run folder's recipe.resolved.yaml, an unknown key elsewhere;
+    the internal field for arms' sections is never offered as a key."""
+    text = (ROOT / "recipes" / "smoke.yaml").read_text() + "\nresolved:\n  problems: 3\n"
+    saved, other = tmp_path / "recipe.resolved.yaml", tmp_path / "mine.yaml"
+    saved.write_text(text)
+    other.write_text(text)
+    assert R.load(saved) == R.load(ROOT / "recipes" / "smoke.yaml")
+    with pytest.raises(KitError, match="unknown key 'resolved'") as exc:
+        R.load(other)
+    assert "arm_sections" not in str(exc.value)

@@ -567,3 +567,21 @@ def test_the_saved_recipe_loads_back_as_the_recipe_it_records(tmp_path, capsys, 
     saved = next(tmp_path.glob("*/recipe.resolved.yaml"))
     assert yaml.safe_load(saved.read_text())["resolved"]["problems"] > 0
     assert R.load(saved) == R.load(SMOKE, [f"output_dir={tmp_path}", "sft.learning_rate=3e-5"])
+
+
+def test_a_folder_made_by_an_older_kit_says_so(tmp_path, capsys, stub_stages):
+    """Manifests that lack a key the kit now hashes (older version) are refused with that reason, not as a recipe
+    change the user never made."""
+    run_dir = done_run(tmp_path)
+    m = run_dir / "manifests" / "data.json"
+    record = json.loads(m.read_text())
+    record["config_hash"] = "0" * 16
+    record["values"] = {k: v for k, v in record["values"].items() if not k.startswith("resolved.")}
+    m.write_text(json.dumps(record))
+    rc, _, err = kit_run(capsys, tmp_path, "--stages", "report")
+    assert rc == 2
+    assert "made by an older kit version, which did not record resolved." in one_line(err)
+    record["values"]["seed"] = 99  # a real difference as well: named as a change
+    m.write_text(json.dumps(record))
+    rc, _, err = kit_run(capsys, tmp_path, "--stages", "report")
+    assert "changed: " in one_line(err) and "older kit" not in err

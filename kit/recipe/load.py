@@ -33,6 +33,7 @@ def load(path: str | Path, overrides: list[str] | None = None) -> Recipe:
 EXAMPLE = "see recipes/smoke.yaml for an example"
 BASE_KEY = "base"  # `base: <file relative to this one>`: this recipe states only what differs from that one
 ABSTRACT_KEY = "abstract"  # `abstract: true`: a base meant only for `base:`, refused as a recipe to run
+SAVED_NAME = "recipe.resolved.yaml"  # the recipe a run saves in its folder (kit.rundir.RESOLVED)
 DERIVED_KEY = "resolved"  # in a run folder's recipe.resolved.yaml: the sizes the plan derived from `scale`, a record
 # (the plan derives them again from the recipe), so the saved file loads back as the recipe it records
 
@@ -41,7 +42,7 @@ def read_recipe(p: Path) -> dict[str, Any]:
     """The recipe file merged over its chain of bases, as one raw mapping; an abstract base is refused here, so
     `python -m kit.run` on a shared base (which would run a study nobody wrote down) fails in one line."""
     raw = read_yaml(p)
-    if isinstance(raw.get(DERIVED_KEY), dict):
+    if p.name == SAVED_NAME and isinstance(raw.get(DERIVED_KEY), dict):
         raw = {k: v for k, v in raw.items() if k != DERIVED_KEY}
     if _abstract(p, raw):
         raise KitError(f"{p}: a base recipe ({ABSTRACT_KEY}: true), meant only to be named by `{BASE_KEY}:` in "
@@ -187,7 +188,7 @@ def _fields(cls: type) -> dict[str, dataclasses.Field]:
 def _build(cls: type, raw: Any, prefix: str, origin: str) -> Any:
     if not isinstance(raw, dict):
         raise KitError(f"{origin}: '{prefix.rstrip('.')}' must be a section (a mapping)")
-    fields = _fields(cls)
+    fields = {k: f for k, f in _fields(cls).items() if k != "arm_sections"}  # filled from arms' own sections
     hints = typing.get_type_hints(cls)
     kwargs: dict[str, Any] = {}
     owned = _arm_section_schemas() if cls is Recipe else {}
