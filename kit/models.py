@@ -24,23 +24,9 @@ from kit.hardware import Hardware, choose_backend, choose_dtype
 from kit.registry import MODEL_PROVIDERS, ModelProvider, resolve
 
 TINY_ID = "tiny-random-qwen3"
-
-
-class _BuiltIds:
-    """The ids of the models the kit builds itself (no Hub revision, their own tokenizer folder): a live view of
-    MODEL_PROVIDERS, so `model.id in BUILT_IDS` sees plug-ins registered after import."""
-
-    def __contains__(self, model_id: object) -> bool:
-        return model_id in MODEL_PROVIDERS
-
-    def __iter__(self):
-        return iter(MODEL_PROVIDERS.names())
-
-    def __repr__(self) -> str:
-        return f"BUILT_IDS({', '.join(MODEL_PROVIDERS.names())})"
-
-
-BUILT_IDS = _BuiltIds()
+# the ids of the models the kit builds itself (no Hub revision, their own tokenizer folder): the registry itself,
+# so `model.id in BUILT_IDS` sees plug-ins registered after import
+BUILT_IDS = MODEL_PROVIDERS
 
 
 def qwen3_tokenizer_dir() -> Path:

@@ -11,7 +11,7 @@ themselves from `load_plugins()`, which imports every module named under the `ki
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Generic, Iterator, Literal, TypeVar
 
 from kit.errors import KitError
@@ -153,7 +153,6 @@ class DataSource:
     description: str = ""
     rl_pool: str | Callable[..., Any] | None = None
     check: str | Callable[..., Any] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 DATA_SOURCES: Registry[DataSource] = Registry("data source")

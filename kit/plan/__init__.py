@@ -160,7 +160,7 @@ def make_plan(recipe, hw: Hardware, dtype: str, available_problems: int | None =
     data_sizes: dict[str, Any] = {"problems": problems}
     if recipe.data.source == "hub":
         data_sizes["of"] = f"{min(FULL_SIZES.values())} shared (RL set {FULL_SIZES['math_rl_48k']}, SFT set {FULL_SIZES['math_sft_40K']})"
-    if recipe.arms:
+    if any(ARMS.get(a).needs for a in recipe.arms):  # as kit.run declares the data stage
         plan.stages.append(StagePlan("data", data_sizes))
     for arm in recipe.arms:
         ctx = ArmContext(arm, hw, ro, vllm_available)
