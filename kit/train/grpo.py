@@ -41,6 +41,8 @@ def grpo_kwargs(recipe, hw, out_dir: Path, n_prompts: int, reward_weights: list[
         scale_rewards={"none": "none", "group": "group", "batch": "batch"}[g.scale_rewards],
         mask_truncated_completions=g.mask_truncated_completions, reward_weights=reward_weights,
         vllm_importance_sampling_correction=False,
+        # disable_dropout: TRL 1.15.0 defaults to False (grpo_config.py:452) and, when set, turns dropout off in the
+        # policy and the reference model (grpo_trainer.py:980-983)
         log_completions=False, shuffle_dataset=True, disable_dropout=g.disable_dropout,
     )
     kw.update(GENERATION[mode](recipe))
