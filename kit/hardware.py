@@ -12,14 +12,16 @@ class Hardware:
     cuda: bool
     name: str
     capability: tuple[int, int]
-    vram_gb: float
+    vram_gb: float  # of one card (device 0)
     bf16: bool
+    count: int = 1  # CUDA devices this process sees (a preset: the cards planned for, `--gpus`)
 
     @property
     def summary(self) -> str:
         if not self.cuda:
             return "CPU (no CUDA GPU)"
-        return f"{self.name} (sm_{self.capability[0]}{self.capability[1]}, {self.vram_gb:.0f} GB, bf16={self.bf16})"
+        one = f"{self.name} (sm_{self.capability[0]}{self.capability[1]}, {self.vram_gb:.0f} GB, bf16={self.bf16})"
+        return one if self.count == 1 else f"{self.count} x {one}"
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,8 @@ def detect() -> Hardware:
         return Hardware(False, "cpu", (0, 0), 0.0, False)
     props = torch.cuda.get_device_properties(0)
     cap = torch.cuda.get_device_capability(0)
-    return Hardware(True, props.name, cap, props.total_memory / 2**30, bool(torch.cuda.is_bf16_supported()))
+    return Hardware(True, props.name, cap, props.total_memory / 2**30, bool(torch.cuda.is_bf16_supported()),
+                    torch.cuda.device_count())
 
 
 def choose_backend(requested: str, hw: Hardware) -> str:
@@ -79,6 +82,15 @@ def choose_backend(requested: str, hw: Hardware) -> str:
     if requested == "unsloth" and not hw.cuda:
         raise KitError("model.backend=unsloth needs a CUDA GPU and none was found; use model.backend=hf (or auto) on CPU")
     return requested
+
+
+def training_backend(recipe, hw: Hardware) -> str:
+    """The train stages' backend: as `choose_backend`, except that several trainer processes (distributed.processes
+    > 1, launched by accelerate) train with transformers+peft, the path accelerate/DeepSpeed/FSDP and TRL's
+    server-mode rollouts support; unsloth is then refused by the recipe check (kit.recipe.load.validate)."""
+    if recipe.distributed.processes > 1 and recipe.model.backend == "auto":
+        return "hf"
+    return choose_backend(recipe.model.backend, hw)
 
 
 def choose_dtype(requested: str, hw: Hardware) -> str:
@@ -103,6 +115,10 @@ def check_gpu_settings(recipe, hw: Hardware) -> None:
         check = ARMS.get(name).check
         if check:
             resolve(check)(recipe, hw)
+    n = recipe.distributed.processes
+    if hw.cuda and n > hw.count:
+        raise KitError(f"distributed.processes={n} (--gpus) but this machine has {hw.count} GPU(s); one process "
+                       "per GPU")
     if hw.cuda:
         return
     if recipe.grpo.use_vllm:

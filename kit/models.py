@@ -20,7 +20,8 @@ from typing import Any, Callable
 
 from kit.chat import QWEN3_TEMPLATE
 from kit.errors import KitError
-from kit.hardware import Hardware, choose_backend, choose_dtype
+from kit.dist import device_map, local_rank
+from kit.hardware import Hardware, choose_backend, choose_dtype, training_backend
 from kit.registry import MODEL_PROVIDERS, ModelProvider, resolve
 
 TINY_ID = "tiny-random-qwen3"
@@ -160,15 +161,15 @@ def _load_hf(model_cfg, path: str, dtype: str, hw: Hardware, for_training: bool,
     if model_cfg.load_in_4bit:
         kwargs["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=_torch_dtype(dtype),
+            bnb_4bit_compute_dtype=_torch_dtype(dtype), **_quant_storage(dtype),
         )
-        kwargs["device_map"] = {"": 0} if hw.cuda else "cpu"
+        kwargs["device_map"] = device_map(hw)  # each trainer process its own GPU (LOCAL_RANK)
     try:
         model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     except OSError as exc:
         raise KitError(f"could not load model '{model_cfg.id}' ({str(exc).splitlines()[0]})") from exc
     if not model_cfg.load_in_4bit and hw.cuda:
-        model = model.to("cuda")
+        model = model.to(f"cuda:{local_rank()}")
     disable_bnb_cpu_packing(model)
     if model_cfg.load_in_4bit and for_training:
         from peft import prepare_model_for_kbit_training
@@ -227,12 +228,22 @@ def _load_unsloth(model_cfg, path: str, dtype: str, hw: Hardware, for_training: 
     return model
 
 
+def _quant_storage(dtype: str) -> dict[str, Any]:
+    """Under FSDP (accelerate sets ACCELERATE_USE_FSDP in the processes it launches, accelerate/utils/launch.py)
+    a 4-bit base is sharded only if its packed weights are stored in the compute dtype (bitsandbytes'
+    bnb_4bit_quant_storage, as in transformers' QLoRA+FSDP guidance)."""
+    if os.environ.get("ACCELERATE_USE_FSDP", "false").lower() in ("1", "true"):
+        return {"bnb_4bit_quant_storage": _torch_dtype(dtype)}
+    return {}
+
+
 BACKENDS: dict[str, Callable[..., Any]] = {"hf": _load_hf, "unsloth": _load_unsloth}
 
 
 def load_base(recipe, hw: Hardware, cache_root: Path, for_training: bool = False, vllm: VLLMSpec | None = None):
-    """(model, tokenizer, backend name) for the recipe's base model; `vllm` starts unsloth's vLLM engine with it."""
-    backend = choose_backend(recipe.model.backend, hw)
+    """(model, tokenizer, backend name) for the recipe's base model; `vllm` starts unsloth's vLLM engine with it.
+    Training in several processes (`accelerate launch`) goes through transformers+peft: 'auto' means hf there."""
+    backend = training_backend(recipe, hw) if for_training else choose_backend(recipe.model.backend, hw)
     dtype = choose_dtype(recipe.model.dtype, hw)
     path = resolve_path(recipe.model, cache_root)
     tok = load_tokenizer(recipe.model, path if recipe.model.id in BUILT_IDS else None)

@@ -95,6 +95,8 @@ class Arm:
     # cannot run for the arm, called before anything is loaded (kit.hardware.check_gpu_settings)
     section: str | None = None  # a recipe section of its own (e.g. "dpo"), read with `config` as its schema
     config: type | None = None  # dataclass of that section's knobs (None: the arm reuses other sections)
+    multiprocess: bool = True  # its trainer runs under `accelerate launch` when distributed.processes > 1
+    # (False: it trains in one process whatever the recipe says, e.g. an arm that samples between rounds)
 
     def train(self, ctx: Any, out_dir: Any) -> Any:
         return resolve(self.trainer)(ctx, out_dir)

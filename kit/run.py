@@ -48,8 +48,9 @@ def resolved_sizes(plan) -> dict[str, Any]:
 class Context:
     """What a stage gets: the recipe, the run folder, the machine, the plan, and model loaders."""
 
-    def __init__(self, recipe, hw, plan, run_dir: Path):
+    def __init__(self, recipe, hw, plan, run_dir: Path, worker: bool = False):
         self.recipe = recipe
+        self.worker = worker  # one of a multi-process stage's processes (kit.worker), not the runner
         self.hw = hw
         self.plan = plan
         self.run_dir = run_dir
@@ -77,6 +78,45 @@ class Context:
         model, tok, backend = load_base(self.recipe, self.hw, self.cache_root, for_training=True)
         return add_lora(model, self.recipe, backend), tok
 
+    def train_arm(self, arm: str, out: Path) -> dict[str, Any]:
+        """Train one arm here, or, with distributed.processes > 1 (and an arm that runs in several processes), in
+        the trainer processes `accelerate launch` starts (kit.dist), waiting for them and returning their summary."""
+        from kit import dist
+        from kit.registry import ARMS
+        from kit.worker import SUMMARY
+
+        record = ARMS.get(arm)
+        n = dist.trainer_processes(self.recipe)
+        if self.worker or self.recipe.distributed.processes == 1 or not record.multiprocess:
+            return record.train(self, out)
+        (out / SUMMARY).unlink(missing_ok=True)
+        d = self.recipe.distributed
+        devices = list(range(d.rollout_gpus, d.processes)) if self.hw.cuda else None
+        cmd = dist.accelerate_command(self.recipe, ["train", str(self.run_dir), arm], n)
+        print(f"[train_{arm}] {n} trainer processes ({d.strategy}"
+              f"{', GPUs ' + ','.join(map(str, devices)) if devices else ', CPU/gloo' if not self.hw.cuda else ''})",
+              flush=True)
+        with self.rollout_server(arm):
+            dist.run_workers([(cmd, dist.worker_env(devices))], f"train_{arm}")
+        if not (out / SUMMARY).exists():
+            raise KitError(f"train_{arm}: the trainer processes exited without a summary ({out / SUMMARY})")
+        import json
+
+        summary = json.loads((out / SUMMARY).read_text())
+        (out / SUMMARY).unlink()
+        return {**summary, "processes": n}
+
+    def rollout_server(self, arm: str):
+        """The rollout server (TRL's `trl vllm-serve` on distributed.rollout_gpus GPUs) for an arm whose trainer
+        generates through it, started before its trainer processes and stopped after; otherwise nothing."""
+        import contextlib
+
+        if not self.recipe.distributed.rollout_gpus or arm not in ROLLOUT_SERVER_ARMS:
+            return contextlib.nullcontext()
+        from kit.train.server import rollout_server
+
+        return rollout_server(self.recipe, self.hw)
+
     def adapters(self) -> dict[str, Path]:
         return {arm: self.run_dir / "arms" / arm / "adapter" for arm in self.recipe.arms}
 
@@ -102,6 +142,9 @@ class Context:
         return attach_adapters(model, self.adapters()), tok
 
 
+ROLLOUT_SERVER_ARMS = ("grpo",)  # arms whose trainer generates through TRL's vLLM server in server mode
+
+
 def _summary_line(summary: dict[str, Any]) -> str:
     parts = []
     for k, v in summary.items():
@@ -125,6 +168,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--gpu", choices=list(GPU_PRESETS), type=str.lower,
                     help="with --dry-run: plan for this card instead of this machine's (e.g. one you are about to rent)")
     ap.add_argument("--json", action="store_true", help="with --dry-run: print the plan as JSON")
+    ap.add_argument("--gpus", type=int, metavar="N",
+                    help="processes, one per GPU (sets distributed.processes=N): the train stages run under "
+                         "`accelerate launch`, evaluation is sharded; with --dry-run, plans for N cards")
     ap.add_argument("--fresh", action="store_true", help="delete the selected stages' results (and later ones) first")
     return ap.parse_args(argv)
 
@@ -145,7 +191,15 @@ def _main(args: argparse.Namespace) -> int:
     from kit.compose import load_recipe
     from kit.hardware import check_gpu_settings, choose_backend, choose_dtype, detect
 
-    recipe = load_recipe(args.recipe, args.overrides)
+    if args.gpus is not None and args.gpus < 1:
+        raise KitError(f"--gpus {args.gpus}: give at least 1")
+    from kit import dist
+
+    if dist.world() > 1:
+        raise KitError("kit.run is the runner of a study and runs as one process; it launches accelerate itself for "
+                       "the train stages: run `python -m kit.run RECIPE --gpus N` instead of `accelerate launch`")
+    overrides = list(args.overrides) + ([f"distributed.processes={args.gpus}"] if args.gpus else [])
+    recipe = load_recipe(args.recipe, overrides)
     if (args.gpu or args.json) and not args.dry_run:
         raise KitError("--gpu and --json describe a plan: use them with --dry-run")
     preset = None
@@ -154,6 +208,10 @@ def _main(args: argparse.Namespace) -> int:
 
         preset = gpu_preset(args.gpu)
     hw = preset.hw if preset else detect()
+    if preset and recipe.distributed.processes > 1:  # planning for N of these cards
+        import dataclasses
+
+        hw = dataclasses.replace(hw, count=recipe.distributed.processes)
     gpu_note = None
     try:
         check_gpu_settings(recipe, hw)

@@ -65,12 +65,16 @@ RESOLVED_KEY = "resolved."
 COMMON_KEYS = ("seed", "model", "chat")  # every stage that loads the model depends on these
 
 
-def _train(arm: str, ctx: Any) -> dict[str, Any]:
-    from kit.registry import ARMS
+DISTRIBUTED_KEYS = ("distributed.processes", "distributed.strategy", "distributed.rollout_gpus",
+                    "distributed.rollout_tensor_parallel")  # how many trainer processes share the batch
 
+
+def _train(arm: str, ctx: Any) -> dict[str, Any]:
+    """In this process, or (distributed.processes > 1 and the arm is multiprocess) in workers launched by the
+    context (kit.run.Context.train_arm: `accelerate launch -m kit.worker train ...`)."""
     out = ctx.run_dir / "arms" / arm
     out.mkdir(parents=True, exist_ok=True)
-    return ARMS.get(arm).train(ctx, out)
+    return ctx.train_arm(arm, out)
 
 
 def train_stage(arm: Any) -> Stage:
@@ -78,7 +82,8 @@ def train_stage(arm: Any) -> Stage:
     `needs` from the data stage and writes arms/<name>; its results depend on the shared model, LoRA and train
     keys and the arm's own recipe sections."""
     return Stage(f"train_{arm.name}", functools.partial(_train, arm.name),
-                 keys=COMMON_KEYS + ("lora", "train") + tuple(arm.sections),
+                 keys=COMMON_KEYS + ("lora", "train") + tuple(arm.sections)
+                 + (DISTRIBUTED_KEYS if arm.multiprocess else ()),
                  reads=tuple(f"data/{n}.jsonl" for n in arm.needs), writes=(f"arms/{arm.name}",))
 
 

@@ -14,12 +14,12 @@ KIT = ROOT / "kit"
 LAYERS = {  # the table in docs/architecture.md
     0: ("kit", "kit.errors", "kit.groups", "kit.chat", "kit.registry", "kit.runlog"),
     1: ("kit.recipe",),
-    2: ("kit.hardware", "kit.compat", "kit.shapes", "kit.models", "kit.rundir", "kit.stages"),
+    2: ("kit.hardware", "kit.compat", "kit.shapes", "kit.models", "kit.rundir", "kit.stages", "kit.dist"),
     3: ("kit.gen",),
     4: ("kit.data", "kit.eval", "kit.measure"),
     5: ("kit.train", "kit.probe"),
     6: ("kit.plan", "kit.report"),
-    7: ("kit.run", "kit.compose", "kit.builtin", "kit.study", "kit.gpucheck", "kit.toy", "kit.__main__"),
+    7: ("kit.run", "kit.compose", "kit.builtin", "kit.study", "kit.gpucheck", "kit.toy", "kit.__main__", "kit.worker"),
 }
 MAX_LINES = 420
 

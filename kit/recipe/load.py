@@ -300,10 +300,27 @@ def validate(recipe: Recipe, origin: str = "recipe") -> None:
     g = recipe.grpo
     if g.epsilon_high < g.epsilon:
         raise KitError(f"{origin}: 'grpo.epsilon_high' ({g.epsilon_high}) must be >= 'grpo.epsilon' ({g.epsilon})")
+    _check_distributed(recipe, origin)
     unknown_rewards = set(g.reward_weights) - {"correctness", "format"}
     if unknown_rewards:
         raise KitError(f"{origin}: 'grpo.reward_weights' has unknown reward(s) {sorted(unknown_rewards)}; "
                        "known: correctness, format")
+
+
+def _check_distributed(recipe: Recipe, origin: str) -> None:
+    d = recipe.distributed
+    if d.rollout_gpus and d.rollout_gpus >= d.processes:
+        raise KitError(f"{origin}: 'distributed.rollout_gpus' ({d.rollout_gpus}) leaves no process to train out of "
+                       f"'distributed.processes' ({d.processes}); give the trainer at least one")
+    if d.rollout_gpus % d.rollout_tensor_parallel:
+        raise KitError(f"{origin}: 'distributed.rollout_gpus' ({d.rollout_gpus}) is not a multiple of "
+                       f"'distributed.rollout_tensor_parallel' ({d.rollout_tensor_parallel})")
+    if d.rollout_gpus and not recipe.grpo.use_vllm:
+        raise KitError(f"{origin}: 'distributed.rollout_gpus' serves GRPO rollouts with vLLM (trl vllm-serve); "
+                       "set grpo.use_vllm=true or distributed.rollout_gpus=0")
+    if d.processes > 1 and recipe.model.backend == "unsloth":
+        raise KitError(f"{origin}: several processes ('distributed.processes'={d.processes}) train with "
+                       "transformers+peft under accelerate; set model.backend=auto or hf")
 
 
 def _check_ranges(obj: Any, prefix: str, origin: str) -> None:

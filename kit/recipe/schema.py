@@ -195,6 +195,23 @@ class OnPolicyCfg:
 
 
 @dataclass
+class DistributedCfg:
+    """Several processes (one per GPU) for one run. The train stages run under `accelerate launch` (DDP, or
+    DeepSpeed ZeRO-2/3 / FSDP from the config files shipped in kit/configs/accelerate), with the recipe's batch
+    kept global: each process takes its share. The eval stage shards its chunks over the processes (identical
+    samples to one process); data, probe, report, manifests and logs stay with the main process."""
+
+    processes: int = knob(1, lo=1, hi=1024, help="processes, one per GPU (`--gpus N` sets it); 1 = no launcher")
+    strategy: str = knob("ddp", choices=("ddp", "zero2", "zero3", "fsdp"),
+                         help="how the train stages spread over the processes (accelerate config)")
+    rollout_gpus: int = knob(0, lo=0, hi=1024, help="GRPO: GPUs given to `trl vllm-serve` (TRL's server mode) for "
+                                                    "rollouts; the trainer runs on the other processes - rollout_gpus")
+    rollout_tensor_parallel: int = knob(1, lo=1, hi=1024, help="tensor-parallel size of the rollout server")
+    main_port: int = knob(29500, lo=1024, hi=65535, help="torch.distributed rendezvous port")
+    server_port: int = knob(8000, lo=1024, hi=65535, help="port of the rollout server (trl vllm-serve)")
+
+
+@dataclass
 class TrainCfg:
     report_to: str = knob("none", choices=("none", "tensorboard", "wandb"))
     push_to_hub: Optional[str] = knob(None, help="Hub repo prefix; each adapter is pushed as <prefix>-<arm> (private)")
@@ -251,6 +268,7 @@ class Recipe:
     chat: ChatCfg = knob(factory=ChatCfg)
     data: DataCfg = knob(factory=DataCfg)
     train: TrainCfg = knob(factory=TrainCfg)
+    distributed: DistributedCfg = knob(factory=DistributedCfg)
     sft: SFTCfg = knob(factory=SFTCfg)
     grpo: GRPOCfg = knob(factory=GRPOCfg)
     onpolicy: OnPolicyCfg = knob(factory=OnPolicyCfg)

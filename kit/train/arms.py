@@ -24,7 +24,8 @@ register_arm(Arm("grpo", "GRPO (on-policy RL)", "#1f77b4", "rl", ("grpo",), "kit
                  description="GRPO on the same problems, rewarded by the math verifier (on-policy)"))
 register_arm(Arm("onpolicy_sft", "SFT on own answers", "#2ca02c", "ablation", ("sft", "onpolicy"),
                  "kit.train.onpolicy_sft:run", "kit.plan.arms:onpolicy_sft_stage", needs=("sft",),
-                 description="the paper's ablation: SFT on the model's own correct answers"))
+                 description="the paper's ablation: SFT on the model's own correct answers",
+                 multiprocess=False))  # its sampling rounds are not sharded: one process, also on a multi-GPU node
 register_arm(Arm("sft_matched_lr", "SFT at the RL learning rate", "#8c8c8c", "control", ("sft", "grpo.learning_rate"),
                  "kit.train.sft:run_matched_lr", "kit.plan.arms:sft_stage", needs=("sft",),
                  description="control: off-policy SFT at GRPO's learning rate"))

@@ -11,6 +11,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from kit import dist
 from kit.errors import KitError
 from kit.hardware import Hardware, choose_dtype
 from kit.runlog import read_log  # noqa: F401  (its home is the base layer: the report reads logs too)
@@ -21,18 +22,27 @@ def steps_for(n_examples: int, epochs: float, per_step: int) -> int:
     return max(1, math.ceil(n_examples * epochs / per_step))
 
 
-def common_args(recipe, cfg, hw: Hardware, out_dir: Path, max_steps: int) -> dict[str, Any]:
-    """Trainer arguments both arms pass, all explicit (TRL/transformers defaults drift between versions)."""
+def common_args(recipe, cfg, hw: Hardware, out_dir: Path, max_steps: int, grad_accum: int | None = None) -> dict[str, Any]:
+    """Trainer arguments both arms pass, all explicit (TRL/transformers defaults drift between versions).
+    `grad_accum`: this process's share of the recipe's accumulation (kit.dist.split_batch), when it was split."""
     dtype = choose_dtype(recipe.model.dtype, hw)
-    return dict(
+    return dict(**_ddp_args(recipe, hw),
         output_dir=str(out_dir / "checkpoints"), learning_rate=cfg.learning_rate, max_steps=max_steps,
-        gradient_accumulation_steps=cfg.grad_accum, lr_scheduler_type=cfg.lr_scheduler,
+        gradient_accumulation_steps=cfg.grad_accum if grad_accum is None else grad_accum, lr_scheduler_type=cfg.lr_scheduler,
         warmup_steps=float(cfg.warmup_ratio), weight_decay=cfg.weight_decay, max_grad_norm=cfg.max_grad_norm,
         optim=cfg.optim, logging_steps=cfg.logging_steps, save_strategy="steps", save_steps=cfg.save_steps,
         save_total_limit=2, seed=recipe.seed, data_seed=recipe.seed, report_to=recipe.train.report_to,
         use_cpu=not hw.cuda, bf16=(dtype == "bfloat16"), fp16=(dtype == "float16"),
         dataloader_num_workers=0, gradient_checkpointing=hw.cuda, disable_tqdm=False,
     )
+
+
+def _ddp_args(recipe, hw: Hardware) -> dict[str, Any]:
+    """With several trainer processes: gloo on CPU, NCCL on GPUs, and no search for unused parameters (LoRA leaves
+    the base frozen by design; the search would cost a graph walk per step and fails with checkpointing)."""
+    if dist.world() == 1:  # the runner and the planner build configs in one process; the launched trainers set these
+        return {}
+    return dict(ddp_backend="nccl" if hw.cuda else "gloo", ddp_find_unused_parameters=False)
 
 
 def last_checkpoint(out_dir: Path) -> str | None:
@@ -48,11 +58,16 @@ def last_checkpoint(out_dir: Path) -> str | None:
         problem = checkpoint_problem(p)
         if problem is None:
             return str(p)
-        print(f"[resume] skipping broken checkpoint {p}: {problem}; resuming from the newest intact one "
-              f"instead (delete {p} to silence this note)", flush=True)
+        _say(f"[resume] skipping broken checkpoint {p}: {problem}; resuming from the newest intact one "
+              f"instead (delete {p} to silence this note)")
     if ckpts:
-        print(f"[resume] no intact checkpoint in {out_dir / 'checkpoints'}: training starts over", flush=True)
+        _say(f"[resume] no intact checkpoint in {out_dir / 'checkpoints'}: training starts over")
     return None
+
+
+def _say(message: str) -> None:
+    if dist.is_main():  # every trainer process looks at the same folder; one says so
+        print(message, flush=True)
 
 
 # What Trainer reads on resume (transformers trainer.py: _load_from_checkpoint :3462-3517 needs one of these
@@ -192,7 +207,7 @@ class JsonlLog(TrainerCallback):
                     f.write(b"\n")
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if logs:
+        if logs and state.is_world_process_zero:  # every process logs the same gathered values; one writes
             with open(self.path, "a") as f:
                 f.write(json.dumps({"step": state.global_step, **{k: _num(v) for k, v in logs.items()}}) + "\n")
 
@@ -204,6 +219,8 @@ def _num(v: Any) -> Any:
 def save_adapter(model, tokenizer, out_dir: Path, recipe, arm: str, summary: dict[str, Any]) -> Path:
     """PEFT adapter + tokenizer + a model card naming the base, the data and the recipe values."""
     path = out_dir / "adapter"
+    if not dist.is_main():  # one writer; the others' copies of the LoRA weights are identical (DDP)
+        return path
     model.save_pretrained(str(path))
     tokenizer.save_pretrained(str(path))
     card = [

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from kit.data.train_sets import read_jsonl
+from kit.dist import split_batch, trainer_processes
 from kit.train.common import (JsonlLog, ResumeGuard, checkpoint_state, common_args, last_checkpoint, save_adapter,
                               steps_for)
 from kit.train.health import HealthMonitor
@@ -19,21 +20,25 @@ from kit.train.rollouts import (GENERATION, check_dapo, chunk_generate, clip_can
 
 
 def grpo_kwargs(recipe, hw, out_dir: Path, n_prompts: int, reward_weights: list[float],
-                check_installed: bool = True) -> dict[str, Any]:
+                check_installed: bool = True, processes: int | None = None) -> dict[str, Any]:
     """Every GRPOConfig argument the kit sets (TRL changed beta, loss_type, scale_rewards and vLLM defaults between
-    versions)."""
+    versions), for one of `processes` trainer processes (default: the recipe's, kit.dist.trainer_processes)."""
     g = recipe.grpo
     check_dapo(recipe)
     mode = generation_mode(recipe, hw, check_installed)
     steps = g.max_steps or steps_for(n_prompts, g.epochs, g.prompts_per_step * g.grad_accum)
-    kw = common_args(recipe, g, hw, out_dir, steps)
+    # several trainer processes share each step's prompts (TRL's generation batch = per-process batch x processes x
+    # steps_per_generation, grpo_config.py:1083-1099, stays the recipe's); the split keeps whole groups per step
+    batch, accum = split_batch(g.prompts_per_step * g.num_generations, g.grad_accum, processes or trainer_processes(recipe),
+                               "grpo.prompts_per_step x num_generations / grad_accum")
+    kw = common_args(recipe, g, hw, out_dir, steps, grad_accum=accum)
     if g.warmup_steps is not None:
         kw["warmup_steps"] = g.warmup_steps  # an int >= 1 is steps, a float < 1 a ratio (transformers 5)
     kw.update(
-        per_device_train_batch_size=g.prompts_per_step * g.num_generations,
+        per_device_train_batch_size=batch,
         # rollout batch = per_device_train_batch_size x steps_per_generation (grpo_config.py:1085-1099); None keeps
         # TRL's default, steps_per_generation = gradient_accumulation_steps, stated explicitly
-        steps_per_generation=g.steps_per_generation or g.grad_accum, generation_batch_size=None,
+        steps_per_generation=g.steps_per_generation or accum, generation_batch_size=None,
         num_iterations=g.num_iterations,
         num_generations=g.num_generations, max_completion_length=g.max_completion_length,
         temperature=g.temperature, top_p=g.top_p, top_k=g.top_k, loss_type=g.loss_type, beta=g.beta,
@@ -64,7 +69,10 @@ def rollout_shape(recipe, hw, check_installed: bool = False) -> dict[str, Any]:
     from trl import GRPOConfig
 
     n_rewards = max(1, sum(1 for w in recipe.grpo.reward_weights.values() if w != 0) + bool(recipe.grpo.overlong_buffer))
-    kw = grpo_kwargs(recipe, hw, Path(recipe.output_dir) / ".rollout_shape", 1, [1.0] * n_rewards, check_installed)
+    # built for one process holding the whole global batch: TRL derives the generation batch from the world size
+    # (grpo_config.py:1083-1099), which is 1 here; n trainer processes split the same batches (kit.dist.split_batch)
+    kw = grpo_kwargs(recipe, hw, Path(recipe.output_dir) / ".rollout_shape", 1, [1.0] * n_rewards, check_installed,
+                     processes=1)
     kw.update(bf16=False, fp16=False)
     cfg = GRPOConfig(**kw)
     mode = generation_mode(recipe, hw, check_installed)
@@ -80,6 +88,7 @@ def rollout_shape(recipe, hw, check_installed: bool = False) -> dict[str, Any]:
         "generate_chunk": generation_chunk(recipe) if mode == "generate" else None,
         "clip_active": clip_can_act(cfg.gradient_accumulation_steps, cfg.steps_per_generation, cfg.num_iterations),
         "clip_note": clip_note(recipe),
+        "trainer_processes": trainer_processes(recipe),
     }
 
 

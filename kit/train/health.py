@@ -13,6 +13,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from kit.dist import is_main
 from kit.errors import KitError
 
 CHECKS = {
@@ -37,8 +38,9 @@ class HealthMonitor(TrainerCallback):
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not logs:
             return
-        for message in self.observe(state.global_step, logs):
-            print(f"[health] {message}")
+        for message in self.observe(state.global_step, logs):  # every process sees the same gathered logs
+            if is_main():
+                print(f"[health] {message}")
         if self.stopped and self.cfg.action == "stop":
             control.should_training_stop = True
 
@@ -50,7 +52,7 @@ class HealthMonitor(TrainerCallback):
         for row in log_history:
             if row.get("step", 0) <= upto_step:
                 self.observe(int(row["step"]), row, record=False)
-        if self.log_path.exists():
+        if is_main() and self.log_path.exists():
             kept = [ln for ln in self.log_path.read_text().splitlines()
                     if ln.strip() and _step_of(ln) <= upto_step]
             self.log_path.write_text("".join(ln + "\n" for ln in kept))
@@ -71,7 +73,7 @@ class HealthMonitor(TrainerCallback):
                 verdict = "stopping" if self.cfg.action == "stop" else "continuing (grpo.health.action=warn)"
                 self.stopped = f"{name} for {n} consecutive logged steps: {advice}"
                 messages.append(f"step {step}: {verdict}: {self.stopped}")
-        if messages and record:
+        if messages and record and is_main():  # one writer of health.jsonl
             with open(self.log_path, "a") as f:
                 for m in messages:
                     f.write(json.dumps({"step": step, "message": m}) + "\n")

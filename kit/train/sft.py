@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from kit.data.train_sets import read_jsonl
+from kit.dist import split_batch, trainer_processes
 from kit.train.common import (JsonlLog, ResumeGuard, checkpoint_state, common_args, last_checkpoint, save_adapter,
                               steps_for, whole_run_loss)
 
@@ -16,9 +17,11 @@ def sft_config(recipe, hw, out_dir: Path, n_examples: int, epochs: float | None 
 
     c = recipe.sft
     steps = c.max_steps or steps_for(n_examples, c.epochs if epochs is None else epochs, c.batch_size * c.grad_accum)
+    # several trainer processes share the recipe's global batch (batch_size x grad_accum), so steps stay the same
+    batch, accum = split_batch(c.batch_size, c.grad_accum, trainer_processes(recipe), "sft.batch_size/grad_accum")
     return SFTConfig(
-        **common_args(recipe, c, hw, out_dir, steps),
-        per_device_train_batch_size=c.batch_size, max_length=c.max_length,
+        **common_args(recipe, c, hw, out_dir, steps, grad_accum=accum),
+        per_device_train_batch_size=batch, max_length=c.max_length,
         completion_only_loss=True, packing=False, loss_type="nll",
         dataset_kwargs={"skip_prepare_dataset": False},
         # tokenizing in worker processes only pays off for big sets: on a GPU machine unsloth's default (one
