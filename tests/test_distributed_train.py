@@ -1,0 +1,201 @@
+"""Train stages in several processes (issue #13): the batch split, the launcher's command, the refusals, and a real
+two-process run of the smoke recipe's SFT and GRPO stages on CPU (torchrun under `accelerate launch`, gloo)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from kit import dist
+from kit.errors import KitError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _recipe(*overrides: str):
+    from kit.compose import load_recipe
+
+    return load_recipe(str(ROOT / "recipes" / "smoke.yaml"), list(overrides))
+
+
+@pytest.mark.parametrize("batch,accum,n,expected", [
+    (4, 1, 2, (2, 1)),     # the batch divides: each process takes half of every step
+    (3, 4, 2, (3, 2)),     # it does not: the accumulation is shared instead
+    (8, 32, 8, (1, 32)),
+    (5, 5, 1, (5, 5)),     # one process: unchanged
+])
+def test_split_batch_keeps_the_global_batch(batch, accum, n, expected):
+    b, a = dist.split_batch(batch, accum, n, "sft.batch_size")
+    assert (b, a) == expected
+    assert b * a * n == batch * accum
+
+
+def test_split_batch_refuses_what_cannot_be_shared():
+    with pytest.raises(KitError, match="neither the batch \\(3\\) nor the accumulation \\(3\\) divides by the 2"):
+        dist.split_batch(3, 3, 2, "sft.batch_size/grad_accum")
+
+
+def test_sft_config_takes_its_share_of_the_batch(tmp_path):
+    from kit.hardware import Hardware
+    from kit.train.sft import sft_config
+
+    cpu = Hardware(False, "cpu", (0, 0), 0.0, False)
+    one = sft_config(_recipe(), cpu, tmp_path, 8)
+    two = sft_config(_recipe("distributed.processes=2"), cpu, tmp_path, 8)
+    assert one.per_device_train_batch_size == 4 and two.per_device_train_batch_size == 2
+    assert one.max_steps == two.max_steps  # same global batch: the same number of optimizer steps
+
+
+def test_grpo_config_keeps_whole_groups_per_generation(tmp_path):
+    """TRL's generation batch (per-process batch x processes x steps_per_generation) is the recipe's; a config for
+    one of 2 processes holds half of each step's completions."""
+    from kit.hardware import Hardware
+    from kit.train.grpo import grpo_kwargs, rollout_shape
+
+    cpu = Hardware(False, "cpu", (0, 0), 0.0, False)
+    r = _recipe("distributed.processes=2", "grpo.prompts_per_step=2", "grpo.num_generations=4", "grpo.grad_accum=2")
+    kw = grpo_kwargs(r, cpu, tmp_path, 8, [1.0])
+    assert kw["per_device_train_batch_size"] == 4 and kw["gradient_accumulation_steps"] == 2
+    assert kw["per_device_train_batch_size"] * 2 * kw["steps_per_generation"] == 2 * 4 * 2
+    shape = rollout_shape(r, cpu)
+    assert shape["trainer_processes"] == 2 and shape["generation_batch_size"] == 16
+
+
+@pytest.mark.parametrize("strategy,expect", [("ddp", "--multi_gpu"), ("zero2", "zero2.yaml"), ("zero3", "zero3.yaml"),
+                                             ("fsdp", "fsdp.yaml")])
+def test_accelerate_command_and_shipped_configs(strategy, expect):
+    from accelerate.commands.config.config_args import load_config_from_file
+    from accelerate.commands.launch import launch_command_parser
+
+    r = _recipe("distributed.processes=4", f"distributed.strategy={strategy}", "distributed.main_port=29555")
+    cmd = dist.accelerate_command(r, ["train", "/x", "sft"], 4)
+    assert cmd[:3] == [sys.executable, "-m", "accelerate.commands.launch"]
+    assert cmd[-5:] == ["-m", "kit.worker", "train", "/x", "sft"]
+    assert any(expect in c for c in cmd)
+    args = launch_command_parser().parse_args(cmd[3:])  # accelerate's own parser accepts every flag we pass
+    assert args.num_processes == 4 and args.main_process_port == 29555 and args.module
+    if strategy != "ddp":
+        cfg = load_config_from_file(args.config_file)
+        kind = {"zero2": "DEEPSPEED", "zero3": "DEEPSPEED", "fsdp": "FSDP"}[strategy]
+        assert cfg.distributed_type.name == kind
+        if kind == "DEEPSPEED":
+            assert cfg.deepspeed_config["zero_stage"] == int(strategy[-1])
+
+
+def test_shipped_configs_are_package_data():
+    import tomllib
+
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["kit"]
+    assert "configs/**/*" in data
+    assert sorted(p.name for p in dist.CONFIGS.glob("*.yaml")) == sorted(dist.STRATEGY_CONFIG.values())
+
+
+@pytest.mark.parametrize("overrides,message", [
+    (["distributed.processes=2", "distributed.rollout_gpus=2", "grpo.use_vllm=true"], "leaves no process to train"),
+    (["distributed.processes=4", "distributed.rollout_gpus=3", "distributed.rollout_tensor_parallel=2",
+      "grpo.use_vllm=true"], "not a multiple"),
+    (["distributed.processes=4", "distributed.rollout_gpus=2"], "set grpo.use_vllm=true"),
+    (["distributed.processes=2", "model.backend=unsloth"], "train with transformers\\+peft"),
+])
+def test_recipe_refuses_impossible_layouts(overrides, message):
+    with pytest.raises(KitError, match=message):
+        _recipe(*overrides)
+
+
+def test_more_processes_than_gpus_is_refused():
+    from kit.hardware import Hardware, check_gpu_settings
+
+    two = Hardware(True, "NVIDIA H100 80GB HBM3", (9, 0), 79.1, True, 2)
+    check_gpu_settings(_recipe("distributed.processes=2", "model.dtype=auto"), two)
+    with pytest.raises(KitError, match="distributed.processes=4 \\(--gpus\\) but this machine has 2 GPU"):
+        check_gpu_settings(_recipe("distributed.processes=4", "model.dtype=auto"), two)
+
+
+def test_kit_run_under_a_launcher_points_to_gpus(monkeypatch, capsys):
+    from kit.run import main
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert main([str(ROOT / "recipes" / "smoke.yaml"), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--gpus N" in err
+
+
+def test_train_stage_hash_depends_on_processes_only_for_multiprocess_arms():
+    from kit.run import build_stages
+
+    stages = build_stages(_recipe())
+    assert "distributed.processes" in stages["train_sft"].keys
+    assert "distributed.processes" in stages["train_grpo"].keys
+    assert "distributed.processes" not in stages["train_onpolicy_sft"].keys  # it always trains in one process
+    assert not any(k.startswith("distributed") for k in stages["eval"].keys)
+
+
+def test_worker_stops_when_its_runner_is_gone():
+    """A worker whose runner was killed (-9) exits by itself instead of writing on into the folder."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    code = "from kit.dist import watch_parent; import time; watch_parent(0.1); time.sleep(30)"
+    t0 = time.time()
+    p = subprocess.run([sys.executable, "-c", code], env={**os.environ, dist.PARENT_ENV: str(dead.pid)},
+                       capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert p.returncode == 3 and "is gone" in p.stderr
+    assert time.time() - t0 < 25
+
+
+def _run(out: Path, *extra: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "kit.run", str(ROOT / "recipes" / "smoke.yaml"),
+                           f"output_dir={out}", "arms=[sft,grpo]", *extra],
+                          env=env, capture_output=True, text=True, timeout=900, cwd=ROOT)
+
+
+def _adapter_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    from safetensors import safe_open
+
+    with safe_open(str(path / "adapter_model.safetensors"), "pt") as f:
+        return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+
+
+@pytest.mark.slow
+def test_two_processes_train_sft_and_grpo_like_one(tmp_path, kit_cache):
+    """The smoke recipe's SFT and GRPO stages in 2 CPU processes (gloo): one manifest per stage, one log row per
+    step, finite losses, the same optimizer steps and adapter files as one process, each process a half batch."""
+    stages = "--stages", "data,train_sft,train_grpo"
+    one = _run(tmp_path / "one", *stages)
+    assert one.returncode == 0, one.stderr[-2000:]
+    two = _run(tmp_path / "two", "--gpus", "2", *stages)
+    assert two.returncode == 0, two.stderr[-2000:]
+    assert "2 trainer processes (ddp, CPU/gloo)" in two.stdout
+    r1, r2 = tmp_path / "one" / "smoke", tmp_path / "two" / "smoke"
+    for arm in ("sft", "grpo"):
+        m1 = json.loads((r1 / "manifests" / f"train_{arm}.json").read_text())
+        m2 = json.loads((r2 / "manifests" / f"train_{arm}.json").read_text())
+        assert m2["summary"]["processes"] == 2 and m1["summary"]["steps"] == m2["summary"]["steps"]
+        assert not (r2 / "arms" / arm / ".worker_summary.json").exists()
+        a1, a2 = r1 / "arms" / arm / "adapter", r2 / "arms" / arm / "adapter"
+        assert sorted(p.name for p in a1.iterdir()) == sorted(p.name for p in a2.iterdir())
+        assert _adapter_shapes(a1) == _adapter_shapes(a2)
+        rows = [json.loads(ln) for ln in (r2 / "arms" / arm / "train_log.jsonl").read_text().splitlines()]
+        steps = [r["step"] for r in rows if "loss" in r]
+        assert steps == sorted(set(steps)) and len(steps) == m2["summary"]["steps"]  # one writer, no duplicates
+        assert all(math.isfinite(r["loss"]) for r in rows if "loss" in r)
+        ckpt = max((r2 / "arms" / arm / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+        state = json.loads((ckpt / "trainer_state.json").read_text())
+        state1 = json.loads((max((r1 / "arms" / arm / "checkpoints").glob("checkpoint-*"),
+                                 key=lambda p: int(p.name.split("-")[1])) / "trainer_state.json").read_text())
+        assert state["train_batch_size"] * 2 == state1["train_batch_size"]  # the data is split between the ranks
+    sft1 = json.loads((r1 / "manifests" / "train_sft.json").read_text())["summary"]["train_loss"]
+    sft2 = json.loads((r2 / "manifests" / "train_sft.json").read_text())["summary"]["train_loss"]
+    assert math.isfinite(sft2) and abs(sft1 - sft2) < 0.5  # same data and steps; reduction order differs
+
+    again = _run(tmp_path / "two", "--gpus", "2", *stages)  # the same rules as one process: done is skipped
+    assert again.returncode == 0 and "[train_sft] done earlier, skipped" in again.stdout
+    other = _run(tmp_path / "two", *stages)  # a different layout is a different training run: refused
+    assert other.returncode == 2 and "distributed.processes" in other.stderr
