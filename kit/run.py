@@ -1,7 +1,9 @@
-"""`python -m kit.run RECIPE [key.sub=value ...] [--stages a,b] [--dry-run] [--fresh]`
+"""`python -m kit.run RECIPE [key.sub=value ...] [--stages a,b] [--dry-run] [--fresh] [--gpus N]`
 
 Runs the study as stages (data → train each arm → eval → probe → report) into outputs/<run>/, skipping
-stages that are already done with the same settings and resuming the one that was interrupted.
+stages that are already done with the same settings and resuming the one that was interrupted. With `--gpus N`
+the train stages run in N processes under `accelerate launch` and evaluation is sharded (kit.dist); this
+process stays the one runner.
 """
 
 from __future__ import annotations
