@@ -228,6 +228,12 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
+    real_shapes = args.shapes != "tiny" if not args.decode else any(s.strip() != "tiny" for s in args.decode.split(","))
+    if not torch.cuda.is_available() and real_shapes:
+        print("error: no CUDA GPU here: the self-check measures GPU memory and speed at the recipes' real shapes "
+              "(a 0.6B-shaped model on a CPU would train for hours and measure nothing); use --shapes tiny for the "
+              "CPU twin of the same code path", file=sys.stderr)
+        return 2
     if torch.cuda.is_available() and importlib.util.find_spec("unsloth"):
         import unsloth  # noqa: F401  (before transformers, peft and trl, which the kit's modules import)
     rows: list[dict[str, Any]] = []

@@ -1,5 +1,6 @@
 """`python -m kit.report RUN_DIR`: rebuild report.md, report.html and plots/ from a finished run folder."""
 
+import argparse
 import sys
 
 from kit.errors import KitError
@@ -7,11 +8,13 @@ from kit.report.build import build
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 1:
-        print("usage: python -m kit.report RUN_DIR", file=sys.stderr)
-        return 2
+    ap = argparse.ArgumentParser(prog="python -m kit.report", description=__doc__.split(": ", 1)[1],
+                                 epilog="The run folder needs recipe.resolved.yaml and eval/scores.json (a finished "
+                                        "eval stage); the probe's figures are included when its stage has run.")
+    ap.add_argument("run_dir", help="a run folder, e.g. outputs/smoke")
+    args = ap.parse_args(argv)
     try:
-        summary = build(argv[0])
+        summary = build(args.run_dir)
     except KitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -19,4 +22,5 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-sys.exit(main(sys.argv[1:]))
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -11,6 +11,7 @@ from typing import Any
 
 from kit.data.train_sets import read_jsonl
 from kit.dist import split_batch, trainer_processes
+from kit.train.console import quiet_console
 from kit.train.common import (JsonlLog, ResumeGuard, checkpoint_state, common_args, last_checkpoint, save_adapter,
                               steps_for)
 from kit.train.health import HealthMonitor
@@ -144,6 +145,7 @@ def run(ctx, out_dir: Path) -> dict[str, Any]:
     monitor = HealthMonitor(recipe.grpo.health, out_dir / "health.jsonl")
     trainer = GRPOTrainer(model=model, reward_funcs=funcs, args=args, train_dataset=ds, processing_class=tok,
                           callbacks=[JsonlLog(out_dir / "train_log.jsonl"), monitor])
+    quiet_console(trainer, f"train {out_dir.name}")
     resume = last_checkpoint(out_dir)
     state = checkpoint_state(resume) if resume else {"log_history": [], "global_step": 0}
     monitor.restore(state["log_history"], state["global_step"])  # streaks and warnings survive a resume

@@ -13,6 +13,8 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from tqdm.auto import tqdm
+
 from kit.dist import is_main
 from kit.errors import KitError
 
@@ -40,7 +42,7 @@ class HealthMonitor(TrainerCallback):
             return
         for message in self.observe(state.global_step, logs):  # every process sees the same gathered logs
             if is_main():
-                print(f"[health] {message}")
+                tqdm.write(f"[health] {message}")  # above the progress bar (kit.train.console), not through it
         if self.stopped and self.cfg.action == "stop":
             control.should_training_stop = True
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from kit.data.train_sets import read_jsonl
 from kit.dist import split_batch, trainer_processes
+from kit.train.console import quiet_console
 from kit.train.common import (JsonlLog, ResumeGuard, checkpoint_state, common_args, last_checkpoint, save_adapter,
                               steps_for, whole_run_loss)
 
@@ -44,6 +45,7 @@ def train_on(recipe, hw, model, tokenizer, rows: list[dict[str, Any]], out_dir: 
     args = sft_config(recipe, hw, out_dir, len(rows), epochs)
     trainer = SFTTrainer(model=model, args=args, train_dataset=ds, processing_class=tokenizer,
                          callbacks=[JsonlLog(out_dir / "train_log.jsonl")])
+    quiet_console(trainer, f"train {arm or out_dir.name}")
     resume = last_checkpoint(out_dir)
     resumed_state = checkpoint_state(resume) if resume else None  # before training: rotation may delete it
     guard = ResumeGuard(resume)
