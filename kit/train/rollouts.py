@@ -11,7 +11,12 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from kit.errors import KitError
-from kit.hardware import choose_backend
+from kit.hardware import training_backend
+
+# TRL's server mode (distributed.rollout_gpus > 0): `trl vllm-serve` on this machine, reached over loopback only
+SERVER_HOST = "127.0.0.1"
+SERVER_TIMEOUT_S = 240.0  # the trainer's wait for /health (TRL's default); kit.train.server waited for it already
+GROUP_PORT = 51216  # TRL's NCCL weight-transfer port (grpo_config.py:642-648 default), stated explicitly
 
 # -- rollouts: how completions are generated ----------------------------------------------------------------
 # One registry entry per generation path; `generation_mode` picks one from the recipe and the machine.
@@ -34,6 +39,16 @@ def _vllm_trl(recipe) -> dict[str, Any]:
                 vllm_tensor_parallel_size=1)
 
 
+def _vllm_server(recipe) -> dict[str, Any]:
+    """TRL's server mode: the main trainer process sends every process's prompts to `trl vllm-serve` (started by
+    kit.train.server on GPUs 0..rollout_gpus-1) and pushes the merged weights to it over NCCL before each rollout
+    (trl/generation/vllm_generation.py:300-308, 496-512). Memory share, tensor parallelism and context length are
+    the server's own arguments (grpo_config.py:651-672: colocate-only here), set by kit.train.server.serve_command."""
+    return dict(use_vllm=True, vllm_mode="server", vllm_server_base_url=None, vllm_server_host=SERVER_HOST,
+                vllm_server_port=recipe.distributed.server_port, vllm_server_timeout=SERVER_TIMEOUT_S,
+                vllm_group_port=GROUP_PORT, vllm_enable_sleep_mode=False)
+
+
 def _continuous(recipe) -> dict[str, Any]:
     """transformers' continuous batching (trl grpo_trainer.py:771-786, 1742-1760): a paged KV cache within a memory
     budget, so a large rollout batch never needs one cache for every sequence at once."""
@@ -49,17 +64,31 @@ def _generate(recipe) -> dict[str, Any]:
 
 
 GENERATION: dict[str, Callable[[Any], dict[str, Any]]] = {
-    "vllm_unsloth": _vllm_unsloth, "vllm_trl": _vllm_trl, "continuous": _continuous, "generate": _generate,
+    "vllm_unsloth": _vllm_unsloth, "vllm_trl": _vllm_trl, "vllm_server": _vllm_server, "continuous": _continuous,
+    "generate": _generate,
 }
 
 
 def _backend(recipe, hw, check_installed: bool) -> str:
-    """The training backend; when planning for another machine, 'auto' on a GPU counts as unsloth (as there)."""
+    """The training backend (kit.hardware.training_backend: transformers+peft for several trainer processes); when
+    planning one process for another machine, 'auto' on a GPU counts as unsloth (as there)."""
     if not hw.cuda:
         return "hf"
-    if recipe.model.backend == "auto" and not check_installed:
+    if recipe.model.backend == "auto" and not check_installed and recipe.distributed.processes == 1:
         return "unsloth"
-    return choose_backend(recipe.model.backend, hw)
+    return training_backend(recipe, hw)
+
+
+def check_server_layout(recipe) -> None:
+    """The rollout server's GPUs: one vLLM engine, tensor parallel over all of them. `trl vllm-serve` documents
+    that data_parallel_size > 1 errors out for dense models (trl/scripts/vllm_serve.py:38-40, 96-102, vLLM PR
+    #30739); the kit's Qwen3 models are dense."""
+    d = recipe.distributed
+    if d.rollout_gpus and d.rollout_gpus != d.rollout_tensor_parallel:
+        raise KitError(f"distributed.rollout_gpus={d.rollout_gpus} with distributed.rollout_tensor_parallel="
+                       f"{d.rollout_tensor_parallel} is vLLM data parallel {d.rollout_gpus // d.rollout_tensor_parallel}"
+                       ", which trl vllm-serve refuses for dense models (vllm_serve.py:38-40); set "
+                       f"distributed.rollout_tensor_parallel={d.rollout_gpus}")
 
 
 def generation_mode(recipe, hw, check_installed: bool = True) -> str:
@@ -75,11 +104,23 @@ def generation_mode(recipe, hw, check_installed: bool = True) -> str:
                            "grpo.continuous_batching to false")
         if check_installed and importlib.util.find_spec("vllm") is None:
             raise KitError("grpo.use_vllm=true but vllm is not installed; install vllm or set grpo.use_vllm=false")
+        server = recipe.distributed.rollout_gpus > 0
+        if backend == "hf" and recipe.model.load_in_4bit and (server or recipe.distributed.processes > 1):
+            # server mode syncs the same way: merge_adapter, then the base's named_parameters, i.e. the packed NF4
+            # tensors of the merged weights, sent to a server that loaded the 16-bit checkpoint
+            # (vllm_generation.py:443-469, 496-512)
+            raise KitError("grpo.use_vllm=true with several trainer processes (transformers+peft, "
+                           "kit.hardware.training_backend) and model.load_in_4bit=true: TRL's vLLM would get the LoRA "
+                           "merged into the NF4 base every rollout (lossy requantization, trl/generation/"
+                           "vllm_generation.py:448); set model.load_in_4bit=false or grpo.use_vllm=false")
         if backend == "hf" and recipe.model.load_in_4bit:
             raise KitError("grpo.use_vllm=true with model.backend=hf and model.load_in_4bit=true: TRL's vLLM would "
                            "get the LoRA merged into the NF4 base every step (lossy requantization, "
                            "trl/generation/vllm_generation.py:448); use model.backend=unsloth (auto on a GPU) or "
                            "model.load_in_4bit=false")
+        if server:
+            check_server_layout(recipe)
+            return "vllm_server"
         return "vllm_unsloth" if backend == "unsloth" else "vllm_trl"
     if g.continuous_batching:
         if backend == "unsloth":
@@ -100,7 +141,7 @@ def generation_chunk(recipe) -> int:
 @dataclass(frozen=True)
 class Rollout:
     """TRL's GRPO batching, in sequences (trl/trainer/grpo_config.py:1085-1099, grpo_trainer.py:1496-1503), and
-    how the kit generates it (GENERATION above: vllm_unsloth, vllm_trl, continuous, generate)."""
+    how the kit generates it (GENERATION above: vllm_unsloth, vllm_trl, vllm_server, continuous, generate)."""
 
     micro_batch: int  # per_device_train_batch_size: sequences per forward/backward
     grad_accum: int
