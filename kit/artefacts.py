@@ -3,6 +3,7 @@ it is written (atomically) and read (a cut-off or foreign file is a one-line Kit
 Every writer and reader goes through these, so a file's shape is stated once. Base layer: stdlib only.
 
     eval/samples/<model>/<benchmark>.jsonl   Sample rows (appended per chunk; torn last line tolerated)
+    eval/samples/<model>/<benchmark>.jsonl.shard<r>  the same rows, by eval worker r (merged into the above)
     eval/scores.json, eval/item_scores.json  EvalResults (written together by the eval stage)
     probe/results.json                       ProbeResults
     analysis.json                            Analysis (the report's bootstrap TI and tests, read by the study)
@@ -77,6 +78,21 @@ REQUIRED = ("item_id", "sample", "scores")
 
 def samples_path(run_dir: Path, model: str, benchmark: str) -> Path:
     return run_dir / SAMPLES_DIR / model / f"{benchmark}.jsonl"
+
+
+def shard_path(path: Path, shard: int) -> Path:
+    """Where eval worker `shard` appends its rows of the per-sample log `path` (one writer per file; the runner
+    merges them into `path`). Not `*.jsonl`, so nothing that lists the logs takes it for one."""
+    return path.with_name(f"{path.name}.shard{shard}")
+
+
+def shard_logs(path: Path) -> list[Path]:
+    """The shard logs of `path` present on disk (any number of shards, e.g. from a run with another
+    `distributed.processes`), by shard number."""
+    prefix = f"{path.name}.shard"
+    found = [(int(p.name[len(prefix):]), p) for p in path.parent.glob(f"{prefix}*")
+             if p.name[len(prefix):].isdigit()] if path.parent.is_dir() else []
+    return [p for _, p in sorted(found)]
 
 
 def append_samples(path: Path, samples: list[Sample]) -> None:

@@ -1,9 +1,11 @@
-"""`python -m kit.worker train RUN_DIR ARM`: one of the processes a multi-process stage runs in.
+"""`python -m kit.worker train RUN_DIR ARM` / `eval RUN_DIR --shard R --shards N`: one of a multi-process stage's
+processes.
 
 Started by the runner (kit.run, through kit.dist), never by hand: the runner holds the run folder's lock and writes
 the manifests; a worker reads the recipe the runner saved (RUN_DIR/recipe.resolved.yaml, with the sizes the plan
 resolved), does its share and exits. Under `accelerate launch` each trainer process finds its rank in RANK/LOCAL_RANK;
-the main one writes the stage's summary for the runner to read (`SUMMARY`).
+the main one writes the stage's summary for the runner to read (`SUMMARY`). An eval worker is a plain process (one
+device, seen as device 0) that appends its chunks to its own shard logs, which the runner merges.
 """
 
 from __future__ import annotations
@@ -55,7 +57,20 @@ def train(run_dir: Path, arm: str) -> dict[str, Any]:
     return summary
 
 
-COMMANDS = {"train": lambda a: train(Path(a.run_dir), a.arm)}
+def eval_shard(run_dir: Path, shard: int, shards: int) -> dict[str, Any]:
+    """Shard `shard` of `shards` of the eval stage's generation (kit.eval.stage.run_shard)."""
+    from kit.hardware import choose_backend
+
+    ctx = context(run_dir)
+    if choose_backend(ctx.recipe.model.backend, ctx.hw) == "unsloth":
+        import unsloth  # noqa: F401  (before the eval code, as in kit.run: it patches transformers, peft and trl)
+    from kit.eval.stage import run_shard
+
+    return run_shard(ctx, shard, shards)
+
+
+COMMANDS = {"train": lambda a: train(Path(a.run_dir), a.arm),
+            "eval": lambda a: eval_shard(Path(a.run_dir), a.shard, a.shards)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,6 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     t = sub.add_parser("train", help="train one arm as one of the processes accelerate launched")
     t.add_argument("run_dir")
     t.add_argument("arm")
+    e = sub.add_parser("eval", help="generate one shard of the eval stage's chunks (started by the runner)")
+    e.add_argument("run_dir")
+    e.add_argument("--shard", type=int, required=True, help="this worker's number, 0..N-1")
+    e.add_argument("--shards", type=int, required=True, help="N: the eval workers of this run")
     args = ap.parse_args(sys.argv[1:] if argv is None else argv)
     from kit import dist
 
@@ -71,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         COMMANDS[args.command](args)
     except KitError as exc:
-        print(f"error [worker {dist.rank()}]: {exc}", file=sys.stderr, flush=True)
+        who = f"eval shard {args.shard}" if args.command == "eval" else f"worker {dist.rank()}"
+        print(f"error [{who}]: {exc}", file=sys.stderr, flush=True)
         return 2
     return 0
 

@@ -2,14 +2,15 @@
 
 A rerun reads the per-sample logs and only generates what is missing, so an interrupted evaluation
 continues where it stopped; work is done in fixed chunks, and an incomplete chunk is redone whole, so the
-resumed log holds exactly the samples of an uninterrupted run (`plan_chunks`). Scores are aggregated from the logs alone (eval/scores.json,
+resumed log holds exactly the samples of an uninterrupted run (`plan_chunks`). With `distributed.processes` N > 1
+the chunks of base and arms are shared out to N worker processes (chunk c to worker c % N, kit.eval.shards) and
+merged back, so the logs are those of one process. Scores are aggregated from the logs alone (eval/scores.json,
 eval/item_scores.json), so the report never regenerates anything.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +18,13 @@ from tqdm import tqdm
 
 from kit.chat import render_prompt, split_thinking
 from kit.eval import benchmarks
-from kit.artefacts import (EvalResults, Sample, append_samples, read_samples, rewrite_samples,  # noqa: F401
-                           samples_path)
+from kit.artefacts import (EvalResults, Sample, append_samples, read_json, read_samples,  # noqa: F401
+                           rewrite_samples, samples_path, shard_path, write_json)
 from kit.eval.benchmarks.base import Benchmark, Decode, Item, load_rows, select_items
 from kit.gen.engine import make_engine, stable_seed
 from kit.gen.vllm import reference_engine, release
 from kit.errors import KitError
+from kit.eval.shards import Key, merge_log, prepare_shard_log, shard_todo
 
 
 def resolved_decode(bench: Benchmark, eval_cfg) -> Decode:
@@ -38,7 +40,6 @@ def resolved_decode(bench: Benchmark, eval_cfg) -> Decode:
     )
 
 
-Key = tuple[str, str, int]  # (item id, variant, sample index)
 
 
 def plan_chunks(keys: list[Key], size: int, rows: list[dict[str, Any]]) -> tuple[list[int], list[dict[str, Any]]]:
@@ -63,11 +64,31 @@ def plan_chunks(keys: list[Key], size: int, rows: list[dict[str, Any]]) -> tuple
 def subset(bench: Benchmark, eval_cfg, n_items: int | None, out_dir: Path) -> list[Item]:
     items = bench.items(load_rows(bench, use_fixtures=eval_cfg.source == "fixtures"))
     chosen = select_items(items, n_items, stable_seed(eval_cfg.seed, bench.name))
-    (out_dir / "subsets").mkdir(parents=True, exist_ok=True)
-    (out_dir / "subsets" / f"{bench.name}.json").write_text(json.dumps(
-        {"benchmark": bench.name, "seed": eval_cfg.seed, "available": len(items),
-         "ids": [it.id for it in chosen]}, indent=1))
+    write_json(out_dir / "subsets" / f"{bench.name}.json",
+               {"benchmark": bench.name, "seed": eval_cfg.seed, "available": len(items),
+                "ids": [it.id for it in chosen]})
     return chosen
+
+
+def read_subset(bench: Benchmark, eval_cfg, out_dir: Path) -> list[Item]:
+    """The subset the runner chose and wrote (eval workers read it, never write it: one writer per file)."""
+    path = out_dir / "subsets" / f"{bench.name}.json"
+    saved = read_json(path, "eval")
+    if not isinstance(saved, dict) or saved.get("seed") != eval_cfg.seed or not isinstance(saved.get("ids"), list):
+        raise KitError(f"{path}: missing or not this recipe's subset; eval workers run inside the runner's eval stage")
+    by_id = {it.id: it for it in bench.items(load_rows(bench, use_fixtures=eval_cfg.source == "fixtures"))}
+    unknown = [i for i in saved["ids"] if i not in by_id]
+    if unknown:
+        raise KitError(f"{path}: item ids {unknown[:3]} are not in {bench.name}'s rows; redo eval with --fresh")
+    return [by_id[i] for i in saved["ids"]]
+
+
+def eval_keys(bench: Benchmark, items: list[Item], recipe) -> list[Key]:
+    """The full ordered key list of one (model, benchmark): what `plan_chunks` cuts into chunks."""
+    if bench.kind == "loglik":
+        return [(it.id, "", 0) for it in items]
+    decode = resolved_decode(bench, recipe.eval)
+    return [(it.id, v, k) for it in items for v in bench.variants for k in range(decode.n_samples)]
 
 
 def evaluate_one(engine, model_name: str, bench: Benchmark, items: list[Item], recipe, log: Path) -> None:
@@ -76,15 +97,22 @@ def evaluate_one(engine, model_name: str, bench: Benchmark, items: list[Item], r
     writes exactly the samples an uninterrupted run would."""
     rows = read_samples(log)
     log.parent.mkdir(parents=True, exist_ok=True)
-    size = max(1, recipe.eval.batch_size)
-    if bench.kind == "loglik":
-        keys: list[Key] = [(it.id, "", 0) for it in items]
-    else:
-        decode = resolved_decode(bench, recipe.eval)
-        keys = [(it.id, v, k) for it in items for v in bench.variants for k in range(decode.n_samples)]
-    todo, keep = plan_chunks(keys, size, rows)
+    keys = eval_keys(bench, items, recipe)
+    todo, keep = plan_chunks(keys, chunk_size(recipe), rows)
     if log.exists():
         rewrite_samples(log, keep)
+    generate_chunks(engine, model_name, bench, items, recipe, keys, todo, log)
+
+
+def chunk_size(recipe) -> int:
+    return max(1, recipe.eval.batch_size)
+
+
+def generate_chunks(engine, model_name: str, bench: Benchmark, items: list[Item], recipe, keys: list[Key],
+                    todo: list[int], log: Path) -> None:
+    """Chunks `todo` (numbers over the full key list), each one engine call, appended to `log`."""
+    size = chunk_size(recipe)
+    decode = resolved_decode(bench, recipe.eval) if bench.kind != "loglik" else None
     by_id = {it.id: it for it in items}
     for c in tqdm(todo, desc=f"{model_name}/{bench.name}", leave=False):
         part = [(by_id[i], v, k) for i, v, k in keys[c * size:(c + 1) * size]]
@@ -153,20 +181,27 @@ def aggregate(bench: Benchmark, rows: list[dict[str, Any]], items: list[Item]) -
 
 
 def run(ctx) -> dict[str, Any]:
+    """The runner's eval stage: base and arms here (one process) or in `distributed.processes` worker processes
+    (`run_sharded`), then the compared models here, then scores from the logs alone."""
     recipe = ctx.recipe
     out = ctx.run_dir / "eval"
     models = ["base"] + list(recipe.arms) + list(recipe.compare)
-    model, tok = ctx.eval_model()
-    engine = make_engine(ctx.eval_engine_name, model, tok, recipe.eval.batch_size, ctx.adapters())
     benches = [benchmarks.get(n) for n in recipe.eval.benchmarks]
     subsets = {b.name: subset(b, recipe.eval, ctx.plan.eval_items[b.name], out) for b in benches}
-    for name in ["base"] + list(recipe.arms):  # one base, adapters switched
-        engine.select(name)
-        for b in benches:
-            evaluate_one(engine, name, b, subsets[b.name], recipe, samples_path(ctx.run_dir, name, b.name))
-    release(engine)  # a vLLM engine holds its memory share until torn down; the next model needs it
-    del engine, model
+    tok = None
+    if recipe.distributed.processes > 1 and not ctx.worker:
+        run_sharded(ctx, benches, subsets, recipe.distributed.processes)
+    else:
+        model, tok = ctx.eval_model()
+        engine = make_engine(ctx.eval_engine_name, model, tok, recipe.eval.batch_size, ctx.adapters())
+        for name in ["base"] + list(recipe.arms):  # one base, adapters switched
+            engine.select(name)
+            for b in benches:
+                evaluate_one(engine, name, b, subsets[b.name], recipe, samples_path(ctx.run_dir, name, b.name))
+        release(engine)  # a vLLM engine holds its memory share until torn down; the next model needs it
+        del engine, model
     for name in recipe.compare:  # audited full models: one load each (their own vLLM engine, bf16 where they fit)
+        tok = tok or ctx.tokenizer()
         ref_engine, ref_model = reference_engine(ctx, name, tok, recipe.eval.batch_size)
         for b in benches:
             evaluate_one(ref_engine, name, b, subsets[b.name], recipe, samples_path(ctx.run_dir, name, b.name))
@@ -183,5 +218,67 @@ def run(ctx) -> dict[str, Any]:
                 it.id: {"cluster": it.cluster, "stratum": b.stratum(it), "weight": b.weight(it), **by_item[it.id]}
                 for it in subsets[b.name] if it.id in by_item}
     EvalResults(scores, per_item).write(ctx.run_dir)
-    return {"models": models, "benchmarks": [b.name for b in benches],
-            "items": {b.name: len(subsets[b.name]) for b in benches}}
+    summary: dict[str, Any] = {"models": models, "benchmarks": [b.name for b in benches],
+                               "items": {b.name: len(subsets[b.name]) for b in benches}}
+    if recipe.distributed.processes > 1:
+        summary["processes"] = recipe.distributed.processes
+    return summary
+
+
+def run_sharded(ctx, benches: list[Benchmark], subsets: dict[str, list[Item]], shards: int) -> None:
+    """Base and arms in `shards` worker processes (`python -m kit.worker eval RUN --shard r --shards N`, one GPU
+    each, or CPU processes), chunk c by worker c % N (kit.eval.shards); merged into the main logs after. Shard logs
+    left by a killed run (of any N) are merged first, so a worker only does what no log holds complete."""
+    import sys
+
+    from kit import dist
+
+    recipe, size = ctx.recipe, chunk_size(ctx.recipe)
+    logs = [(samples_path(ctx.run_dir, name, b.name), eval_keys(b, subsets[b.name], recipe))
+            for name in ["base"] + list(recipe.arms) for b in benches]
+    busy: set[int] = set()
+    for log, keys in logs:
+        merge_log(log, keys, size)
+        busy |= {r for r in range(shards) if shard_todo(keys, size, log, r, shards)}
+    if busy:
+        print(f"[eval] {len(busy)} worker processes"
+              f"{' (GPUs ' + ','.join(map(str, sorted(busy))) + ')' if ctx.hw.cuda else ' (CPU)'}", flush=True)
+        cmds = [([sys.executable, "-m", "kit.worker", "eval", str(ctx.run_dir), "--shard", str(r), "--shards",
+                  str(shards)],
+                 dist.worker_env([r] if ctx.hw.cuda else None, KIT_SHARD=str(r), KIT_SHARDS=str(shards)))
+                for r in sorted(busy)]
+        dist.run_workers(cmds, "eval")
+    for log, keys in logs:
+        merge_log(log, keys, size)
+        todo, _ = plan_chunks(keys, size, read_samples(log))
+        if todo:
+            raise KitError(f"eval: {log} still lacks {len(todo)} chunk(s) after every worker finished; rerun to "
+                           f"generate them")
+
+
+def run_shard(ctx, shard: int, shards: int) -> dict[str, Any]:
+    """An eval worker's share (kit.worker eval): for base and each arm, the chunks c with c % shards == shard that
+    no log holds complete, appended to this shard's logs; the subsets are the ones the runner wrote."""
+    recipe = ctx.recipe
+    if not 0 <= shard < shards:
+        raise KitError(f"--shard {shard} is not one of the {shards} shards (0..{shards - 1})")
+    size = chunk_size(recipe)
+    benches = [benchmarks.get(n) for n in recipe.eval.benchmarks]
+    subsets = {b.name: read_subset(b, recipe.eval, ctx.run_dir / "eval") for b in benches}
+    names = ["base"] + list(recipe.arms)
+    work = {(name, b.name): shard_todo(eval_keys(b, subsets[b.name], recipe), size,
+                                       samples_path(ctx.run_dir, name, b.name), shard, shards)
+            for name in names for b in benches}
+    if not any(work.values()):
+        return {"shard": shard, "chunks": 0}
+    model, tok = ctx.eval_model()
+    engine = make_engine(ctx.eval_engine_name, model, tok, recipe.eval.batch_size, ctx.adapters())
+    for name in names:
+        engine.select(name)
+        for b in benches:
+            log, keys = samples_path(ctx.run_dir, name, b.name), eval_keys(b, subsets[b.name], recipe)
+            prepare_shard_log(keys, size, log, shard)
+            todo = shard_todo(keys, size, log, shard, shards)
+            generate_chunks(engine, name, b, subsets[b.name], recipe, keys, todo, shard_path(log, shard))
+    release(engine)
+    return {"shard": shard, "chunks": sum(len(v) for v in work.values())}
