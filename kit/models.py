@@ -267,7 +267,19 @@ def reference_in_bf16(recipe, ref, hw: Hardware) -> bool:
 
 def load_reference(recipe, ref, hw: Hardware, vllm: VLLMSpec | None = None):
     """A published full model (audit): with `vllm`, through unsloth's vLLM engine in bf16 where it fits
-    (`reference_in_bf16`), else with the base's settings (dtype, 4-bit, backend)."""
+    (`reference_in_bf16`), else with the base's settings (dtype, 4-bit, backend).
+
+    A verl actor checkpoint (global_step_N/actor: FSDP shards `model_world_size_W_rank_R.pt`, fsdp_config.json, and
+    a `huggingface/` folder with config and tokenizer only; verl/utils/checkpoint/fsdp_checkpoint_manager.py:135,
+    256-273, 289 @ b178a3c) is not a model transformers can load: one line names verl's merger instead."""
+    folder = Path(ref.id)
+    if folder.is_dir():
+        actor = folder.parent if folder.name == "huggingface" else folder / "actor" if (folder / "actor").is_dir() \
+            else folder
+        if any(actor.glob("model_world_size_*_rank_*.pt")) or (actor / "fsdp_config.json").is_file():
+            raise KitError(f"compare: '{ref.id}' is a verl FSDP checkpoint, not a Hugging Face model folder; merge it "
+                           f"first: python -m verl.model_merger merge --backend fsdp --local_dir {actor} "
+                           f"--target_dir {actor}_hf   (then compare: {{id: {actor}_hf}}; docs/export.md)")
     cfg = dataclasses.replace(recipe.model, id=ref.id, revision=ref.revision)
     dtype = choose_dtype(recipe.model.dtype, hw)
     if vllm is not None and reference_in_bf16(recipe, ref, hw):
