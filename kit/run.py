@@ -209,11 +209,10 @@ def _main(args: argparse.Namespace) -> int:
         from kit.hardware import gpu_preset
 
         preset = gpu_preset(args.gpu)
-    hw = preset.hw if preset else detect()
-    if preset and recipe.distributed.processes > 1:  # planning for N of these cards
-        import dataclasses
+    from kit.plan import plan_machine
 
-        hw = dataclasses.replace(hw, count=recipe.distributed.processes)
+    # N cards for --gpus N: a preset's, this machine's, or (a dry run without a GPU) the h100 preset, said in a note
+    hw, preset = plan_machine(recipe, preset, detect, args.dry_run)
     gpu_note = None
     try:
         check_gpu_settings(recipe, hw)

@@ -35,15 +35,19 @@ eval and probe planners and the plan as text or JSON (`format_plan`, `plan_json`
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import math
+from dataclasses import replace
 from typing import Any
 
 from kit.data.train_sets import FULL_SIZES
 from kit.errors import KitError
 from kit.hardware import Hardware
 from kit.plan.cost import (CUDA_CONTEXT_GB, EVAL_PROMPT_TOKENS, FIRST_STEP_S, HF_DECODE_S_PER_LAYER,  # noqa: F401
-                           SPEED, VLLM_MAX_SEQS, VLLM_OVERHEAD_GB, ArmContext, Cost, Plan, StagePlan, gb, speed_for)
+                           SPEED, VLLM_MAX_SEQS, VLLM_OVERHEAD_GB, ArmContext, Cost, Layout, Plan, StagePlan, gb,
+                           layout_of, speed_for)
+from kit.plan.machine import plan_machine  # noqa: F401  (kit.run: the cards a --gpus N dry run plans for)
 from kit.plan.stages import eval_stage, format_plan, plan_json, probe_stage  # noqa: F401
 from kit.registry import ARMS, resolve
 from kit.shapes import QWEN3_SHAPES, VOCAB, Shape, shape_of  # noqa: F401  (the plan's cost model reads shapes)
@@ -112,10 +116,12 @@ def n_eval_items(recipe, bench: str) -> int | None:
 
 
 def make_plan(recipe, hw: Hardware, dtype: str, available_problems: int | None = None,
-              vllm_available: bool | None = None) -> Plan:
+              vllm_available: bool | None = None, full_scale: bool = True) -> Plan:
     """Sizes, peak memory and time per stage. `vllm_available`: whether vLLM will be installed where the
     plan runs (None: installed here on a CUDA machine; planned from a machine without a GPU, assumed yes).
-    Each arm's stage comes from its registered estimator (kit.registry.Arm.estimate)."""
+    Each arm's stage comes from its registered estimator (kit.registry.Arm.estimate), with the processes it runs
+    in (kit.plan.cost.Layout); peaks are per card. A plan for several cards also carries its scale-1 twin
+    (`Plan.full_scale`, when `full_scale`): what the paper's whole study costs on the same cards."""
     problems = n_problems(recipe)
     if available_problems is not None:
         problems = min(problems, available_problems)
@@ -135,7 +141,8 @@ def make_plan(recipe, hw: Hardware, dtype: str, available_problems: int | None =
     sft_steps = s.max_steps or max(1, math.ceil(problems * s.epochs / (s.batch_size * s.grad_accum)))
     grpo_steps = g.max_steps or max(1, math.ceil(rl_problems * g.epochs / ro.prompts_per_optimizer_step))
     items = {b: n_eval_items(recipe, b) for b in recipe.eval.benchmarks}
-    plan = Plan(problems, sft_steps, grpo_steps, items, rl_problems=rl_problems, too_big=refused)
+    plan = Plan(problems, sft_steps, grpo_steps, items, rl_problems=rl_problems, too_big=refused,
+                gpus=recipe.distributed.processes)
     if refused:
         plan.notes.append(f"refused: {refused}")
     try:
@@ -163,13 +170,23 @@ def make_plan(recipe, hw: Hardware, dtype: str, available_problems: int | None =
     if any(ARMS.get(a).needs for a in recipe.arms):  # as kit.run declares the data stage
         plan.stages.append(StagePlan("data", data_sizes))
     for arm in recipe.arms:
-        ctx = ArmContext(arm, hw, ro, vllm_available)
+        ctx = ArmContext(arm, hw, ro, vllm_available, layout_of(recipe, ARMS.get(arm).multiprocess))
         plan.stages.append(resolve(ARMS.get(arm).estimate)(recipe, plan, cost, vram, refuse, ctx))
-    ctx = ArmContext("", hw, ro, vllm_available)
+    ctx = ArmContext("", hw, ro, vllm_available, layout_of(recipe))  # eval: sharded over every process
     plan.stages.append(eval_stage(recipe, plan, cost, vram, refuse, ctx))
-    plan.stages.append(probe_stage(recipe, plan, cost, vram, refuse, ctx))
+    plan.stages.append(probe_stage(recipe, plan, cost, vram, refuse, replace(ctx, layout=Layout())))
     plan.stages.append(StagePlan("report", {}))
     if cost and on_gpu and not vllm_available and (g.use_vllm or recipe.eval.engine == "vllm"):
         plan.notes.append("vLLM is not expected on this card (see kit/hardware.py GPU_PRESETS): set "
                           "grpo.use_vllm=false and eval.engine=hf, or install a vLLM that supports it")
+    if full_scale and plan.gpus > 1 and hw.cuda:
+        plan.full_scale = make_plan(scale_one(recipe), hw, dtype, available_problems, vllm_available, False)
     return plan
+
+
+def scale_one(recipe):
+    """The recipe at the paper's full scale: scale 1, every shared training problem and whole benchmarks (its
+    other values, token caps included, unchanged)."""
+    full = copy.deepcopy(recipe)
+    full.scale, full.data.num_problems, full.eval.items = 1.0, None, None
+    return full

@@ -13,6 +13,7 @@ from typing import Any, Callable
 from kit.hardware import Hardware
 from kit.shapes import VOCAB, Shape
 from kit.train.rollouts import Rollout
+from kit.train.server import SERVER_GPU_MEMORY_UTILIZATION  # noqa: F401  (each rollout-server card's vLLM share)
 
 # Sustained throughput assumptions: (training/scoring FLOP/s, memory bandwidth B/s, per-step overhead s).
 # GPU rows are ~30-40 % of each card's dense 16-bit peak and ~50 % of its memory bandwidth (4-bit kernels and
@@ -39,6 +40,35 @@ EVAL_PROMPT_TOKENS = 1024
 VLLM_MAX_SEQS = 256
 VLLM_OVERHEAD_GB = 1.0
 CUDA_CONTEXT_GB = 1.0
+# Several GPUs (distributed.processes > 1). Collectives between the cards of one machine are planned at 100 GB/s of
+# bus bandwidth (below NVLink's 300-450 GB/s per direction on A100/H100 SXM, above PCIe 4/5): ring all-reduce of the
+# LoRA gradients each optimizer step, and under ZeRO-3/FSDP an all-gather of the weights in every forward and backward.
+LINK_BYTES_S = 1e11
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How a stage's processes share the machine (kit.dist): `trainers` processes train (DDP, ZeRO-2/3 or FSDP),
+    `rollout_gpus` more serve GRPO's rollouts (`trl vllm-serve`, tensor parallel over all of them). The default is
+    one process on one card."""
+
+    processes: int = 1
+    trainers: int = 1
+    rollout_gpus: int = 0
+    strategy: str = "ddp"
+
+    @property
+    def sharded_params(self) -> bool:
+        return self.trainers > 1 and self.strategy in ("zero3", "fsdp")
+
+
+def layout_of(recipe, multiprocess: bool = True) -> Layout:
+    """The recipe's layout for an arm (`multiprocess`: whether its trainer runs under accelerate, kit.registry.Arm),
+    or for the eval stage; an arm that trains in one process keeps one card."""
+    d = recipe.distributed
+    if d.processes == 1 or not multiprocess:
+        return Layout()
+    return Layout(d.processes, max(1, d.processes - d.rollout_gpus), d.rollout_gpus, d.strategy)
 
 
 def speed_for(hw: Hardware, on_gpu: bool) -> tuple[float, float, float]:
@@ -72,23 +102,64 @@ class Cost:
         self.lora = shape.lora_params(recipe.lora.r, recipe.lora.target_modules) * 16
         offload = on_gpu and recipe.model.backend in ("auto", "unsloth")
         self.kept = 0 if offload else shape.layers  # unsloth offloads checkpointed layer inputs to CPU RAM
+        # several processes train with transformers+peft (kit.hardware.training_backend), which keeps them on the card
+        self.train_kept = self.kept if recipe.distributed.processes == 1 else shape.layers
+        self.four_bit = bool(recipe.model.load_in_4bit)
         self.context = CUDA_CONTEXT_GB * 2**30 if hw.cuda else 0.3 * 2**30
         self.warmup = FIRST_STEP_S if on_gpu else 0.0  # per training stage
 
-    def act(self, tokens: int) -> float:
-        """Training/forward activations for `tokens` tokens in one micro-batch."""
-        return tokens * self.shape.hidden * self.dt * (self.kept + 34) + min(tokens, 8192) * VOCAB * 4
+    def act(self, tokens: int, kept: int | None = None) -> float:
+        """Training/forward activations for `tokens` tokens in one micro-batch (`kept`: checkpointed layer inputs
+        on the card, default the loading backend's)."""
+        kept = self.kept if kept is None else kept
+        return tokens * self.shape.hidden * self.dt * (kept + 34) + min(tokens, 8192) * VOCAB * 4
+
+    def train_act(self, tokens: int) -> float:
+        """Activations of a training micro-batch, on the training backend (kit.hardware.training_backend)."""
+        return self.act(tokens, self.train_kept)
 
     def kv(self, tokens: int) -> float:
         return tokens * self.shape.kv_bytes_per_token
 
-    def decode_seconds(self, seqs: int, start_len: int, steps: int, vllm: bool) -> float:
-        """`steps` decode steps for `seqs` sequences in flight that start `start_len` tokens long."""
+    def decode_seconds(self, seqs: int, start_len: int, steps: int, vllm: bool, weights: float | None = None,
+                       gpus: int = 1) -> float:
+        """`steps` decode steps for `seqs` sequences in flight that start `start_len` tokens long; `weights` (default:
+        the base's) and KV cache read from `gpus` cards at once (tensor parallel: each reads its share)."""
         kv_avg = self.kv(seqs * (start_len + steps / 2))
-        step = (self.weights + kv_avg) / self.bandwidth
+        step = ((self.weights if weights is None else weights) + kv_avg) / (self.bandwidth * gpus)
         if self.on_gpu and not vllm:
             step = max(step, HF_DECODE_S_PER_LAYER * self.shape.layers)
-        return steps * step + 2 * self.params * seqs * start_len / self.flops  # + prefill
+        return steps * step + 2 * self.params * seqs * start_len / (self.flops * gpus)  # + prefill
+
+    def trainer_weights(self, lay: Layout) -> float:
+        """Base weights on one trainer card: whole under DDP and ZeRO-2; under ZeRO-3/FSDP a 1/trainers shard plus
+        two blocks gathered at a time (the one computing and the prefetched next). ZeRO-3 does not partition
+        bitsandbytes' 4-bit weights (kit/configs/accelerate/zero3.yaml), so a 4-bit base stays whole there."""
+        if not lay.sharded_params or (lay.strategy == "zero3" and self.four_bit):
+            return self.weights
+        return self.weights / lay.trainers + 2 * self.weights / self.shape.layers
+
+    def trainer_lora(self, lay: Layout) -> float:
+        """LoRA weight, gradient and Adam state (16 bytes per parameter) on one trainer card: DDP adds its gradient
+        buckets (4 more bytes); ZeRO-2 shards gradients and optimizer state (12 of the 16); ZeRO-3/FSDP all of it."""
+        if lay.trainers == 1:
+            return self.lora
+        if lay.strategy == "ddp":
+            return self.lora * 20 / 16
+        if lay.strategy == "zero2":
+            return self.lora * (4 + 12 / lay.trainers) / 16
+        return self.lora / lay.trainers
+
+    def sync_seconds(self, lay: Layout, micro_steps: int) -> float:
+        """Collectives of one optimizer step of `micro_steps` micro-batches per process: a ring all-reduce of the
+        fp32 LoRA gradients, and under ZeRO-3/FSDP an all-gather of the weights in each forward and backward."""
+        if lay.trainers == 1:
+            return 0.0
+        ring = (lay.trainers - 1) / lay.trainers
+        sec = 2 * ring * self.lora / 4 / LINK_BYTES_S
+        if lay.sharded_params and self.trainer_weights(lay) < self.weights:
+            sec += micro_steps * 2 * ring * self.weights / LINK_BYTES_S
+        return sec
 
     def train_seconds(self, tokens: float) -> float:
         return 6 * self.params * tokens / self.flops
@@ -101,8 +172,10 @@ class Cost:
 class StagePlan:
     name: str
     sizes: dict[str, Any]
-    peak_gb: float | None = None
+    peak_gb: float | None = None  # per card: the busiest card of the stage
     minutes: float | None = None
+    processes: int = 1  # processes (one per card) the stage runs in
+    parts: dict[str, float] = field(default_factory=dict)  # seconds by part (rollouts, training, sync, ...)
 
     @property
     def seconds(self) -> float | None:
@@ -119,6 +192,8 @@ class Plan:
     notes: list[str] = field(default_factory=list)
     too_big: str | None = None  # set when a stage cannot fit the card: what overflows and the knob to turn
     rl_problems: int | None = None  # GRPO's problems (data.rl_problems=all: the whole RL set at this scale)
+    gpus: int = 1  # cards planned for (distributed.processes; one process per card)
+    full_scale: "Plan | None" = None  # a multi-card plan's scale-1 twin: what the paper's whole study costs there
 
     @property
     def total_minutes(self) -> float:
@@ -144,8 +219,9 @@ class ArmContext:
 
     arm: str  # the arm planned ("" for the eval and probe stages)
     hw: Hardware
-    rollout: Rollout  # the recipe's GRPO batching on this card (kit.train.rollouts)
+    rollout: Rollout  # the recipe's GRPO batching for one process holding the global batch (kit.train.rollouts)
     vllm_available: bool  # whether vLLM will be installed where the plan runs
+    layout: Layout = Layout()  # the processes the stage runs in (one by default)
 
     @property
     def stage(self) -> str:

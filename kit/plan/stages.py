@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -57,7 +58,12 @@ def eval_stage(recipe, plan: Plan, cost: Cost | None, vram, refuse: Refuse, ctx:
     if not fast and cost.on_gpu:
         plan.notes.append(f"evaluation without vLLM: planned at >= {HF_DECODE_S_PER_LAYER * 1e3:.2f} ms per layer per "
                           "decode step (measured on an H100, docs/benchmarks.md); every sequence to its cap")
-    return StagePlan("eval", sizes, gb(peak), round(models * sec / 60, 2))
+    # sharded over every process (each holds the whole model): the chunks are shared, the figures per card
+    procs = ctx.layout.processes
+    if procs > 1:
+        sizes["processes"] = procs
+    return StagePlan("eval", sizes, gb(peak), round(models * sec / procs / 60, 2), procs,
+                     {"generation": round(models * sec / procs, 1)})
 
 
 def chunks_seconds(cost: Cost, seqs: int, chunk: int, new_tokens: int, vllm: bool, share: float) -> float:
@@ -116,31 +122,74 @@ def _duration(minutes: float) -> str:
     return f"~{minutes:.1f} min"
 
 
+def _cards(plan: Plan, hw: Hardware) -> str:
+    if not hw.cuda or plan.gpus == 1:
+        return hw.summary
+    return f"{plan.gpus} × {dataclasses.replace(hw, count=1).summary}"
+
+
 def format_plan(recipe, plan: Plan, hw: Hardware) -> str:
-    lines = [f"plan for '{recipe.name}' on {hw.summary} (scale {recipe.scale}, seed {recipe.seed})", ""]
+    multi = plan.gpus > 1 and hw.cuda  # several cards (several CPU processes share one machine's cores)
+    lines = [f"plan for '{recipe.name}' on {_cards(plan, hw)} (scale {recipe.scale}, seed {recipe.seed})", ""]
     for st in plan.stages:
         est = []
         if st.peak_gb is not None:
-            est.append(f"~{st.peak_gb:.2f} GB peak")
+            est.append(f"~{st.peak_gb:.2f} GB peak" + (" per GPU" if multi else ""))
         if st.minutes is not None:
-            est.append(_duration(st.minutes))
+            est.append(_duration(st.minutes) + (f" on {st.processes} process(es)" if multi else ""))
         sizes = ", ".join(f"{k}={v}" for k, v in st.sizes.items())
         lines.append(f"  {st.name:<12} {sizes}" + (f"  [{'; '.join(est)}]" if est else ""))
     lines += [f"  note: {n}" for n in plan.notes]
     lines.append("  (estimates come from the model in kit/plan/: worst case, every sequence to its token cap; "
                  "downloads and loading not counted; GPU figures are checked by kit.gpucheck)")
+    if multi:
+        lines.append(f"  (several GPUs: each stage's time is shared by the processes that run it: training by the "
+                     "trainer processes, GRPO rollouts by them or the rollout server's GPUs, evaluation by all, probe "
+                     "and report by one; peaks are per GPU: DDP/ZeRO-2 keep the whole base on every trainer, "
+                     "ZeRO-3/FSDP shard it; collectives at 100 GB/s)")
     total = plan.total_minutes
     fits = "no: " + plan.too_big if plan.too_big else ("yes" if hw.cuda else "not checked (no GPU; use --gpu)")
-    lines.append(f"total: {_duration(total)} ({total / 60:.2f} h); peak ~{plan.peak_gb or 0:.1f} GB; fits: {fits}")
+    where = f" on {plan.gpus} GPUs ({total / 60 * plan.gpus:.0f} GPU-hours)" if multi else ""
+    lines.append(f"total: {_duration(total)} ({total / 60:.2f} h){where}; peak ~{plan.peak_gb or 0:.1f} GB"
+                 f"{' per GPU' if multi else ''}; fits: {fits}")
+    full = plan.full_scale
+    if full is not None:
+        t = full.total_minutes
+        verdict = ""
+        if full.too_big:
+            stage = full.too_big.split(":")[0]
+            verdict = f"; does not fit: {stage} (as above)" if full.too_big == plan.too_big else f"; does not fit: {full.too_big}"
+        lines.append(f"paper's full scale (scale 1: {full.problems} problems, whole benchmarks, this recipe's token "
+                     f"caps) on {_cards(full, hw)}: {_duration(t)} ({t / 60:.1f} h, {t / 60 * full.gpus:.0f} "
+                     f"GPU-hours){verdict}")
     return "\n".join(lines)
 
 
+def _stage_json(st: StagePlan, multi: bool) -> dict[str, Any]:
+    """A stage as data; a plan for several cards adds the processes it runs in, its peak per card and its seconds
+    by part (a one-card plan keeps the fields it always had)."""
+    out = {"name": st.name, "sizes": st.sizes, "seconds": st.seconds, "peak_gb": st.peak_gb}
+    if multi:
+        out.update(peak_gb_per_gpu=st.peak_gb, processes=st.processes, parts_seconds=st.parts)
+    return out
+
+
 def plan_json(recipe, plan: Plan, hw: Hardware) -> dict[str, Any]:
-    """The same plan as `format_plan`, as data: per stage seconds and peak GB, and the total."""
-    return {"recipe": recipe.name, "gpu": hw.summary, "vram_gb": round(hw.vram_gb, 1) if hw.cuda else None,
-            "scale": recipe.scale, "seed": recipe.seed,
-            "stages": [{"name": st.name, "sizes": st.sizes, "seconds": st.seconds, "peak_gb": st.peak_gb}
-                       for st in plan.stages],
-            "total_seconds": round(plan.total_minutes * 60, 1), "total_hours": round(plan.total_minutes / 60, 3),
-            "peak_gb": plan.peak_gb, "fits": (plan.too_big is None) if hw.cuda else None,
-            "refusal": plan.too_big, "notes": plan.notes}
+    """The same plan as `format_plan`, as data: per stage seconds (and their parts), peak GB per card and the
+    processes it runs in, the total, and for several cards the layout and the scale-1 twin."""
+    d = recipe.distributed
+    out = {"recipe": recipe.name, "gpu": hw.summary, "vram_gb": round(hw.vram_gb, 1) if hw.cuda else None,
+           "gpus": plan.gpus, "scale": recipe.scale, "seed": recipe.seed,
+           "layout": {"processes": d.processes, "trainer_processes": max(1, d.processes - d.rollout_gpus),
+                      "rollout_gpus": d.rollout_gpus, "strategy": d.strategy},
+           "stages": [_stage_json(st, plan.gpus > 1) for st in plan.stages],
+           "total_seconds": round(plan.total_minutes * 60, 1), "total_hours": round(plan.total_minutes / 60, 3),
+           "gpu_hours": round(plan.total_minutes / 60 * plan.gpus, 1),
+           "peak_gb": plan.peak_gb, "fits": (plan.too_big is None) if hw.cuda else None,
+           "refusal": plan.too_big, "notes": plan.notes, "full_scale": None}
+    if plan.full_scale is not None:
+        f = plan.full_scale
+        out["full_scale"] = {"problems": f.problems, "total_hours": round(f.total_minutes / 60, 3),
+                             "gpu_hours": round(f.total_minutes / 60 * f.gpus, 1), "peak_gb": f.peak_gb,
+                             "fits": (f.too_big is None) if hw.cuda else None, "refusal": f.too_big}
+    return out
