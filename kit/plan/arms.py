@@ -98,7 +98,7 @@ def local_rollout(recipe, ro: Rollout, trainers: int) -> Rollout:
                    steps_per_generation=recipe.grpo.steps_per_generation or accum)
 
 
-def _server_rollouts(recipe, plan: Plan, cost: Cost, vram, refuse: Refuse, stage: str, lay: Layout,
+def _server_rollouts(recipe, cost: Cost, vram, refuse: Refuse, stage: str, lay: Layout,
                      ro: Rollout, sizes: dict[str, Any]) -> tuple[float, float]:
     """(seconds per rollout, peak bytes per server card) of `trl vllm-serve` on lay.rollout_gpus cards, one engine
     tensor parallel over all of them (kit.train.rollouts.check_server_layout): it loads the 16-bit checkpoint, holds
@@ -150,7 +150,7 @@ def grpo_stage(recipe, plan: Plan, cost: Cost | None, vram, refuse: Refuse, ctx:
     sizes["rollout_kv_gb"] = gb(cost.kv(ro.generation_batch * seq_len))
     avg_seq = prompt + new // 2  # paged caches: in steady state a sequence holds its prompt and half its completion
     if ro.mode == "vllm_server" and cost.on_gpu:
-        per_rollout, server_peak = _server_rollouts(recipe, plan, cost, vram, refuse, stage, lay, glob, sizes)
+        per_rollout, server_peak = _server_rollouts(recipe, cost, vram, refuse, stage, lay, glob, sizes)
         trainer_peak = weights + train_side + cost.context
         sizes.update(trainer_gb=gb(trainer_peak), server_gb=gb(server_peak))
         if vram and trainer_peak > vram:
