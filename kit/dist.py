@@ -94,9 +94,21 @@ def worker_env(devices: list[int] | None = None, **extra: str) -> dict[str, str]
     env[PARENT_ENV] = str(os.getpid())
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
     if devices is not None:
-        env["CUDA_VISIBLE_DEVICES"] = ",".join(str(i) for i in devices)
+        env["CUDA_VISIBLE_DEVICES"] = ",".join(visible_devices(devices))
     env.update(extra)
     return env
+
+
+def visible_devices(devices: list[int]) -> list[str]:
+    """The CUDA_VISIBLE_DEVICES entries for the runner's device indices: a user who already restricted the visible
+    devices (CUDA_VISIBLE_DEVICES=4,5,6,7) keeps that restriction, index 0 meaning their first device."""
+    current = [d.strip() for d in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()]
+    if not current:
+        return [str(i) for i in devices]
+    if max(devices, default=-1) >= len(current):
+        raise KitError(f"CUDA_VISIBLE_DEVICES={','.join(current)} shows {len(current)} device(s); the run needs "
+                       f"{max(devices) + 1}")
+    return [current[i] for i in devices]
 
 
 def run_workers(cmds: list[tuple[list[str], dict[str, str]]], what: str) -> None:

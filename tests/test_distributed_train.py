@@ -68,6 +68,35 @@ def test_grpo_config_keeps_whole_groups_per_generation(tmp_path):
     assert shape["trainer_processes"] == 2 and shape["generation_batch_size"] == 16
 
 
+def test_grpo_explicit_rollout_reuse_is_shared_when_the_accumulation_is(tmp_path):
+    """prompts_per_step x num_generations = 3 x 4 = 12 does not split over 8 processes, grad_accum 16 does: each
+    process then reuses its rollout over steps_per_generation / 8 micro-batches, so the generation batch (12 x 8 x 4
+    = 384 = 12 x 32) is the one-process recipe's."""
+    from kit.hardware import Hardware
+    from kit.train.grpo import grpo_kwargs
+
+    cpu = Hardware(False, "cpu", (0, 0), 0.0, False)
+    base = ("grpo.prompts_per_step=3", "grpo.num_generations=4", "grpo.grad_accum=16", "grpo.steps_per_generation=32")
+    one = grpo_kwargs(_recipe(*base), cpu, tmp_path, 8, [1.0])
+    eight = grpo_kwargs(_recipe(*base, "distributed.processes=8"), cpu, tmp_path, 8, [1.0])
+    assert eight["gradient_accumulation_steps"] == 2 and eight["steps_per_generation"] == 4
+    assert eight["per_device_train_batch_size"] * 8 * eight["steps_per_generation"] == \
+        one["per_device_train_batch_size"] * one["steps_per_generation"]
+    with pytest.raises(KitError, match="steps_per_generation \\(36\\) does not divide by the 8"):
+        grpo_kwargs(_recipe(*base[:3], "grpo.steps_per_generation=36", "distributed.processes=8"), cpu, tmp_path, 8,
+                    [1.0])
+
+
+def test_visible_devices_respect_a_users_restriction(monkeypatch):
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    assert dist.visible_devices([2, 3]) == ["2", "3"]
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,5,6,7")
+    assert dist.visible_devices([0, 2]) == ["4", "6"]
+    assert dist.worker_env([1])["CUDA_VISIBLE_DEVICES"] == "5"
+    with pytest.raises(KitError, match="shows 4 device"):
+        dist.visible_devices([4])
+
+
 @pytest.mark.parametrize("strategy,expect", [("ddp", "--multi_gpu"), ("zero2", "zero2.yaml"), ("zero3", "zero3.yaml"),
                                              ("fsdp", "fsdp.yaml")])
 def test_accelerate_command_and_shipped_configs(strategy, expect):
@@ -199,3 +228,18 @@ def test_two_processes_train_sft_and_grpo_like_one(tmp_path, kit_cache):
     assert again.returncode == 0 and "[train_sft] done earlier, skipped" in again.stdout
     other = _run(tmp_path / "two", *stages)  # a different layout is a different training run: refused
     assert other.returncode == 2 and "distributed.processes" in other.stderr
+
+    # killed after its first checkpoint: no manifest, no adapter, the newest checkpoint gone -> the 2 processes
+    # resume from checkpoint-2 (each rank's RNG state) and train the last step only
+    import shutil
+
+    (r2 / "manifests" / "train_sft.json").unlink()
+    shutil.rmtree(r2 / "arms" / "sft" / "adapter")
+    for ckpt in (r2 / "arms" / "sft" / "checkpoints").glob("checkpoint-*"):
+        if int(ckpt.name.split("-")[1]) > 2:
+            shutil.rmtree(ckpt)
+    resumed = _run(tmp_path / "two", "--gpus", "2", "--stages", "train_sft")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    summary = json.loads((r2 / "manifests" / "train_sft.json").read_text())["summary"]
+    assert summary["resumed_from"].endswith("checkpoint-2") and summary["processes"] == 2
+    assert _adapter_shapes(r2 / "arms" / "sft" / "adapter") == _adapter_shapes(r1 / "arms" / "sft" / "adapter")

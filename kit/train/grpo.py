@@ -11,6 +11,7 @@ from typing import Any
 
 from kit.data.train_sets import read_jsonl
 from kit.dist import split_batch, trainer_processes
+from kit.errors import KitError
 from kit.train.console import quiet_console
 from kit.train.common import (JsonlLog, ResumeGuard, checkpoint_state, common_args, last_checkpoint, save_adapter,
                               steps_for)
@@ -33,13 +34,20 @@ def grpo_kwargs(recipe, hw, out_dir: Path, n_prompts: int, reward_weights: list[
     batch, accum = split_batch(g.prompts_per_step * g.num_generations, g.grad_accum, processes or trainer_processes(recipe),
                                "grpo.prompts_per_step x num_generations / grad_accum")
     kw = common_args(recipe, g, hw, out_dir, steps, grad_accum=accum)
+    spg = g.steps_per_generation or accum
+    n = processes or trainer_processes(recipe)
+    if g.steps_per_generation and accum != g.grad_accum:  # the accumulation was split, so is the rollout's share
+        if g.steps_per_generation % n:
+            raise KitError(f"grpo.steps_per_generation ({g.steps_per_generation}) does not divide by the {n} trainer "
+                           "processes that share grpo.grad_accum; pick a multiple of them")
+        spg = g.steps_per_generation // n
     if g.warmup_steps is not None:
         kw["warmup_steps"] = g.warmup_steps  # an int >= 1 is steps, a float < 1 a ratio (transformers 5)
     kw.update(
         per_device_train_batch_size=batch,
         # rollout batch = per_device_train_batch_size x steps_per_generation (grpo_config.py:1085-1099); None keeps
         # TRL's default, steps_per_generation = gradient_accumulation_steps, stated explicitly
-        steps_per_generation=g.steps_per_generation or accum, generation_batch_size=None,
+        steps_per_generation=spg, generation_batch_size=None,
         num_iterations=g.num_iterations,
         num_generations=g.num_generations, max_completion_length=g.max_completion_length,
         temperature=g.temperature, top_p=g.top_p, top_k=g.top_k, loss_type=g.loss_type, beta=g.beta,
