@@ -174,7 +174,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                     help="processes, one per GPU (sets distributed.processes=N): the train stages run under "
                          "`accelerate launch`, evaluation is sharded; with --dry-run, plans for N cards")
     ap.add_argument("--fresh", action="store_true", help="delete the selected stages' results (and later ones) first")
-    return ap.parse_args(argv)
+    return ap.parse_intermixed_args(argv)  # overrides may come after the options too
 
 
 def main(argv: list[str] | None = None) -> int:
