@@ -159,8 +159,24 @@ def _summary_line(summary: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
+DOES_NOT_FIT = 3  # --dry-run exit code when the plan cannot run on the card it planned for (2: bad input)
+
+STAGES_HELP = """stages, in the order they run (--stages picks some; each is skipped when done with the same settings):
+  data            the shared training problems (when an arm trains)
+  train_<arm>     one per arm in `arms`: {arms}
+  eval            base, arms and compare models on the benchmark subsets (sharded with --gpus N)
+  probe           latent and token shift (probe.enabled)
+  report          report.md, report.html, plots/
+exit codes: 0 done (or a plan that fits), 2 bad input or a refused run, 3 a --dry-run plan that does not fit,
+130 interrupted (rerun the same command to continue)"""
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(prog="python -m kit.run", description=__doc__.splitlines()[0])
+    from kit.registry import ARMS
+
+    ap = argparse.ArgumentParser(prog="python -m kit.run", description=__doc__.splitlines()[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog=STAGES_HELP.format(arms=", ".join(ARMS.names())))
     ap.add_argument("recipe", help="recipe YAML (see recipes/)")
     ap.add_argument("overrides", nargs="*", help="key.sub=value overrides, e.g. sft.learning_rate=1e-4")
     ap.add_argument("--stages", help="comma-separated subset of stages to run")
@@ -258,6 +274,10 @@ def _main(args: argparse.Namespace) -> int:
             print(json.dumps(plan_json(recipe, plan, hw), indent=1))
         else:
             print(format_plan(recipe, plan, hw))
+        unfit = plan.too_big or gpu_note
+        if unfit:  # a plan the card cannot run is an answer, but not a green light: scripts and notebooks stop here
+            print(f"error: this plan does not fit {hw.summary}: {unfit}", file=sys.stderr)
+            return DOES_NOT_FIT
         return 0
     if plan.too_big:
         raise KitError(f"{plan.too_big} (see --dry-run)")

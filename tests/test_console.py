@@ -78,3 +78,16 @@ def test_bitsandbytes_kernels_note_is_filtered_and_others_are_not(caplog):
         log.warning("Failed to load CPU gemm_4bit_forward from kernels-community: %s. Please make sure", "x")
         log.warning("something else went wrong")
     assert [r.getMessage() for r in caplog.records] == ["something else went wrong"]
+
+
+def test_run_help_lists_the_stages_and_every_arm(capsys):
+    from kit.registry import ARMS
+    from kit.run import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert exc.value.code == 0
+    for stage in ("data", "train_<arm>", "eval", "probe", "report"):
+        assert f"\n  {stage} " in out
+    assert all(arm in out for arm in ARMS.names()) and "3 a --dry-run plan that does not fit" in out
