@@ -4,16 +4,21 @@ after a killed worker, partial chunks and stale shard logs of another process co
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from kit.artefacts import read_samples, samples_path, shard_logs, shard_path
 from kit.eval.shards import chunks_of, complete_chunks, merge_log, merge_rows, owned, prepare_shard_log, shard_todo
-from kit.eval.stage import plan_chunks
+from kit.eval import benchmarks
+from kit.eval.benchmarks.base import load_rows
+from kit.eval.stage import eval_keys, evaluate_one, generate_chunks, plan_chunks
+from kit.gen.engine import Generation
 from tests.conftest import ROOT, run_kit
 
 KEYS = [(f"i{n}", v, 0) for n in range(4) for v in ("a", "b")] + [("i4", "a", 0)]  # chunks of 2: 0..4, 4 short
@@ -86,6 +91,64 @@ def test_a_shard_redoes_its_partial_chunk_whole(tmp_path):
     assert shard_todo(KEYS, 2, log, 0, 2) == [2, 4]  # chunk 0 is in the main log
     prepare_shard_log(KEYS, 2, log, 1)
     assert read_samples(own) == rows_of([1])  # chunk 3's row and the torn line are gone: redone whole
+
+
+class SeededEngine:
+    """Stands in for a sampling engine: an output depends on the call's seed, the prompt's position and the call's
+    size, as batched sampling does, so a chunk generated with another seed or other prompts shows."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def generate(self, prompts, decode, seed):
+        self.calls += 1
+        return [Generation(hashlib.sha256(repr((seed, i, len(prompts), p)).encode()).hexdigest()[:12], [i], True)
+                for i, p in enumerate(prompts)]
+
+
+def _math500_run(batch_size: int = 2):
+    bench = benchmarks.get("math500")
+    recipe = SimpleNamespace(chat=SimpleNamespace(enable_thinking=False, system=None),
+                             eval=SimpleNamespace(batch_size=batch_size, seed=7, temperature=None, top_p=None,
+                                                  samples=None, max_new_tokens=16))
+    return bench, bench.items(load_rows(bench, use_fixtures=True)), recipe
+
+
+def _shard(bench, items, recipe, log: Path, shard: int, shards: int) -> None:
+    """What one eval worker does for one (model, benchmark) (kit.eval.stage.run_shard's loop)."""
+    keys = eval_keys(bench, items, recipe)
+    prepare_shard_log(keys, 2, log, shard)
+    todo = shard_todo(keys, 2, log, shard, shards)
+    generate_chunks(SeededEngine(), "base", bench, items, recipe, keys, todo, shard_path(log, shard))
+
+
+@pytest.mark.parametrize("shards", [2, 3])
+def test_shards_merged_equal_the_one_process_log_line_for_line(tmp_path, shards):
+    bench, items, recipe = _math500_run()
+    one = tmp_path / "one.jsonl"
+    evaluate_one(SeededEngine(), "base", bench, items, recipe, one)
+    assert len(read_samples(one)) == 3 * len(items) >= 6  # several chunks of 2
+    log = tmp_path / "sharded.jsonl"
+    for r in reversed(range(shards)):
+        _shard(bench, items, recipe, log, r, shards)
+    assert merge_log(log, eval_keys(bench, items, recipe), 2)
+    assert log.read_text() == one.read_text()
+
+
+def test_a_one_process_rerun_keeps_what_a_killed_sharded_run_finished(tmp_path):
+    bench, items, recipe = _math500_run()
+    one = tmp_path / "one.jsonl"
+    evaluate_one(SeededEngine(), "base", bench, items, recipe, one)
+    log = tmp_path / "log.jsonl"
+    _shard(bench, items, recipe, log, 0, 2)  # shard 1 of 2 never ran
+    rows = read_samples(shard_path(log, 0))
+    _write(shard_path(log, 0), rows[:-1], torn=True)  # and shard 0 was killed inside its last chunk
+    engine = SeededEngine()
+    evaluate_one(engine, "base", bench, items, recipe, log)
+    # the same rows; in one process the redone chunks are appended after the kept ones, as any resume does there
+    assert sorted(log.read_text().splitlines()) == sorted(one.read_text().splitlines()) and not shard_logs(log)
+    n_chunks = len(chunks_of(eval_keys(bench, items, recipe), 2))
+    assert engine.calls == n_chunks - (len(owned(range(n_chunks), 0, 2)) - 1)  # shard 0's whole chunks kept
 
 
 # --- end to end on CPU ------------------------------------------------------------------------------------------

@@ -94,10 +94,12 @@ def eval_keys(bench: Benchmark, items: list[Item], recipe) -> list[Key]:
 def evaluate_one(engine, model_name: str, bench: Benchmark, items: list[Item], recipe, log: Path) -> None:
     """Generate/score what the log lacks for one (model, benchmark); append a line per sample.
     Work is cut into fixed chunks of `eval.batch_size` keys (see `plan_chunks`), so a resumed run
-    writes exactly the samples an uninterrupted run would."""
+    writes exactly the samples an uninterrupted run would. Shard logs of an interrupted sharded run are merged
+    first, so a rerun in one process keeps their complete chunks too."""
+    keys = eval_keys(bench, items, recipe)
+    merge_log(log, keys, chunk_size(recipe))
     rows = read_samples(log)
     log.parent.mkdir(parents=True, exist_ok=True)
-    keys = eval_keys(bench, items, recipe)
     todo, keep = plan_chunks(keys, chunk_size(recipe), rows)
     if log.exists():
         rewrite_samples(log, keep)
