@@ -82,7 +82,15 @@ def build_tiny(model_cfg, cache_root: Path) -> Path:
     cache_root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=cache_root))
     try:
-        model.save_pretrained(tmp)
+        from transformers.utils import logging as hf_logging
+
+        shown = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()  # a one-shard "Writing model shards" bar is noise (modeling_utils.py:3505)
+        try:
+            model.save_pretrained(tmp)
+        finally:
+            if shown:
+                hf_logging.enable_progress_bar()
         tok.save_pretrained(tmp)
         try:
             os.rename(tmp, out)  # atomic: a half-written model is never picked up

@@ -65,10 +65,6 @@ RESOLVED_KEY = "resolved."
 COMMON_KEYS = ("seed", "model", "chat")  # every stage that loads the model depends on these
 
 
-DISTRIBUTED_KEYS = ("distributed.processes", "distributed.strategy", "distributed.rollout_gpus",
-                    "distributed.rollout_tensor_parallel")  # how many trainer processes share the batch
-
-
 def _train(arm: str, ctx: Any) -> dict[str, Any]:
     """In this process, or (distributed.processes > 1 and the arm is multiprocess) in workers launched by the
     context (kit.run.Context.train_arm: `accelerate launch -m kit.worker train ...`)."""
@@ -79,11 +75,13 @@ def _train(arm: str, ctx: Any) -> dict[str, Any]:
 
 def train_stage(arm: Any) -> Stage:
     """An arm's train stage, from its registry record (kit.registry.Arm): it reads the training files the arm
-    `needs` from the data stage and writes arms/<name>; its results depend on the shared model, LoRA and train
-    keys and the arm's own recipe sections."""
+    `needs` from the data stage and writes arms/<name>; its results depend on the shared model and LoRA keys
+    and the arm's own recipe sections. Not in its keys: `train` (trackers and Hub pushes change where results
+    are reported, not the results) and `distributed` (how many processes share the recipe's global batch is the
+    machine's layout, like the GPU model: a run may be resumed or evaluated on another number of GPUs; the manifest
+    records the processes that trained it)."""
     return Stage(f"train_{arm.name}", functools.partial(_train, arm.name),
-                 keys=COMMON_KEYS + ("lora", "train") + tuple(arm.sections)
-                 + (DISTRIBUTED_KEYS if arm.multiprocess else ()),
+                 keys=COMMON_KEYS + ("lora",) + tuple(arm.sections),
                  reads=tuple(f"data/{n}.jsonl" for n in arm.needs), writes=(f"arms/{arm.name}",))
 
 
