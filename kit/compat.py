@@ -65,3 +65,25 @@ def disable_bnb_cpu_packing(model: torch.nn.Module) -> int:
             mod.support_avx512bf16_for_cpu = False
             n += 1
     return n
+
+
+_CPU_INDEX_REGISTERED = False
+
+
+def accept_indexed_cpu_locations() -> None:
+    """Let torch.load restore storages tagged "cpu:<n>". The trainer processes of a multi-process CPU run (gloo) save
+    their RNG state (rng_state_<rank>.pth) tagged "cpu:0", and torch's own CPU deserializer accepts exactly "cpu"
+    (torch/serialization.py:561-563), so resuming such a run failed with "don't know how to restore data location
+    ... (tagged with cpu:0)". Registered once, after torch's own handlers; it claims only "cpu:<n>" tags."""
+    global _CPU_INDEX_REGISTERED
+    if _CPU_INDEX_REGISTERED:
+        return
+    import torch.serialization
+
+    def restore(obj, location: str):
+        if location.startswith("cpu:") and location[4:].isdigit():
+            return obj
+        return None
+
+    torch.serialization.register_package(99, lambda obj: None, restore)
+    _CPU_INDEX_REGISTERED = True

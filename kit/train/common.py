@@ -155,6 +155,9 @@ class ResumeGuard(TrainerCallback):
 
         import torch
 
+        from kit.compat import accept_indexed_cpu_locations
+
+        accept_indexed_cpu_locations()  # a multi-process CPU checkpoint's RNG states are tagged "cpu:0"
         try:
             return trainer.train(resume_from_checkpoint=self.resume)
         except torch.OutOfMemoryError:
