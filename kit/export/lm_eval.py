@@ -3,12 +3,12 @@ evaluated model (base, each arm, each compare model), so the kit's numbers sit b
 output in the tools that read it (its table printer `lm_eval.utils.make_table`, the leaderboard parsers, W&B).
 
 The shape is lm-eval 0.4.13's (docs/lm-eval.md): `simple_evaluate` returns the dict built in
-lm_eval/evaluator_utils.py:157-169 (`results`, `groups` when a group aggregates, `group_subtasks`, `configs`,
+lm_eval/evaluator_utils.py:157-170 (`results`, `groups` when a group aggregates, `group_subtasks`, `configs`,
 `versions`, `n-shot`, `higher_is_better`, `n-samples`) plus `config`/`date` (lm_eval/evaluator.py:394-420);
 `EvaluationTracker.save_results_aggregated` (lm_eval/loggers/evaluation_tracker.py:230-281) adds
 `task_hashes` and the tracker's fields (`model_name`, `model_name_sanitized`, ...) and writes
 `<output_path>/<model_name_sanitized>/results_<ISO date with '-' for ':'>.json`. Metric keys are
-`"<metric>,<filter>"` and `"<metric>_stderr,<filter>"` (evaluator_utils.py:206-224).
+`"<metric>,<filter>"` and `"<metric>_stderr,<filter>"` (evaluator_utils.py:203-225).
 
 Tasks lm-eval has with the kit's prompt and scorer (the cross-check, tests/test_lmeval_crosscheck.py) carry
 lm-eval's task and metric names: ifeval, coqa, headqa_en, mc_taco. The others keep the kit's benchmark name and
@@ -196,6 +196,8 @@ def _recipe(run_dir: Path) -> dict[str, Any]:
 
 def _model_identity(run_dir: Path, recipe: dict[str, Any], model: str) -> tuple[str, str, str]:
     """(role, model_name, model_args) in lm-eval's terms: a PEFT arm is its base plus `peft=<adapter>`."""
+    if not recipe:  # no saved recipe: the kit's labels, nothing claimed about weights
+        return ("base" if model == "base" else "model"), model, ""
     base = recipe.get("model") or {}
     base_id, rev = str(base.get("id") or "base"), str(base.get("revision") or "main")
     arms, compare = recipe.get("arms") or {}, recipe.get("compare") or {}
