@@ -233,3 +233,16 @@ def test_export_of_a_smoke_run(tmp_path: Path) -> None:
             for col, metric, filt in exporter._metric_triples(bench, entry["scores"]):
                 assert d["results"][exporter.task_name(bench)][f"{metric},{filt}"] == entry["scores"][col]
         assert d["configs"]["ifeval"]["generation_kwargs"]["temperature"] == 0.0  # from the log's decode
+
+
+def test_the_cli_writes_one_file_per_model(tmp_path: Path, capsys) -> None:
+    """`python -m kit.export lm-eval RUN` (default folder <run>/export/lm-eval); a run without eval is exit 2."""
+    from kit.export.__main__ import main
+
+    run = tmp_path / "run"
+    results = make_run(run)
+    assert main(["lm-eval", str(run)]) == 0
+    written = sorted((run / "export" / "lm-eval").glob("*/results_*.json"))
+    assert len(written) == len(results.scores) and f"wrote {len(written)} lm-eval" in capsys.readouterr().out
+    assert main(["lm-eval", str(tmp_path / "empty")]) == 2
+    assert capsys.readouterr().err.count("\n") == 1

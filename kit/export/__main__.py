@@ -1,5 +1,6 @@
 """`python -m kit.export verl RUN_OR_RECIPE [--out DIR] [--val aime24|none] [--data-source NAME] [key=value ...]`
 `python -m kit.export sft RUN_OR_RECIPE --format llamafactory|trl [--out DIR] [key=value ...]`
+`python -m kit.export lm-eval RUN [--out DIR]`: a run's evaluation as lm-eval results files (docs/lm-eval.md)
 
 Writes a run folder's (or a recipe's) training set in another trainer's format (docs/export.md)."""
 
@@ -18,6 +19,10 @@ SFT_FORMATS = ("llamafactory", "trl")
 def parse_args(argv: list[str]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m kit.export", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="kind", required=True)
+    results = sub.add_parser("lm-eval", help="a finished run's scores as lm-eval results_*.json, one per model")
+    results.add_argument("target", help="a run folder whose eval stage is done")
+    results.add_argument("--out", type=Path, help="output folder (default: <run>/export/lm-eval)")
+    results.set_defaults(overrides=[])
     for kind, help_ in (("verl", "RL set as verl parquet + run_dapo.sh"), ("sft", "SFT set for LLaMA-Factory or TRL")):
         p = sub.add_parser(kind, help=help_)
         p.add_argument("target", help="a run folder (outputs/<run>, data stage done) or a recipe YAML")
@@ -61,6 +66,8 @@ def export(kind: str, target: str, overrides: list[str], out: Path | None = None
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.kind == "lm-eval":
+        return _lm_eval(Path(args.target), args.out)
     options: dict[str, Any] = {"val": args.val, "data_source": args.data_source} if args.kind == "verl" \
         else {"format": args.format}
     try:
@@ -70,6 +77,19 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     files = ", ".join(summary.pop("files", []))
     print(f"wrote {out_dir}: {files} ({', '.join(f'{k}={v}' for k, v in summary.items())})")
+    return 0
+
+
+def _lm_eval(run_dir: Path, out: Path | None) -> int:
+    """Results exports read a finished run's eval files, not training files: their own branch (kit.export.lm_eval)."""
+    from kit.export.lm_eval import export as export_results
+
+    try:
+        files = export_results(run_dir, out or run_dir / "export" / "lm-eval")
+    except KitError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {len(files)} lm-eval results file(s): " + ", ".join(str(f) for f in files))
     return 0
 
 
