@@ -213,7 +213,15 @@ class DistributedCfg:
 
 @dataclass
 class TrainCfg:
-    report_to: str = knob("none", choices=("none", "tensorboard", "wandb"))
+    """Where training curves and the report's results go, and where adapters are pushed (kit/tracking.py)."""
+
+    report_to: str = knob("none", choices=("none", "tensorboard", "wandb", "trackio"),
+                          help="tracker of the training runs; the report stage logs eval scores, TI and shift to the "
+                               "same runs; its package must be installed (checked at run start)")
+    project: str = knob("reasoning-transfer", help="W&B / Trackio project (TensorBoard: the run folder is the project)")
+    run_name: Optional[str] = knob(None, help="tracker run name prefix ('-<arm>' is appended); None = the run "
+                                              "folder's name")
+    tags: list[str] = knob(factory=list, help="extra tags for the tracker runs and the adapters' model cards")
     push_to_hub: Optional[str] = knob(None, help="Hub repo prefix; each adapter is pushed as <prefix>-<arm> (private)")
 
 

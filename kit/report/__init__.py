@@ -10,5 +10,8 @@ STAGE = Stage("report", "kit.report:run_stage", keys=("report",),
 
 def run_stage(ctx):
     from kit.report.build import build
+    from kit.tracking import log_results
 
-    return build(ctx.run_dir)
+    summary = build(ctx.run_dir)
+    tracked = log_results(ctx.recipe, ctx.run_dir)  # eval scores, TI and shift into the arms' tracker runs
+    return {**summary, "tracking": tracked} if tracked else summary

@@ -15,6 +15,7 @@ from kit import dist
 from kit.errors import KitError
 from kit.hardware import Hardware, choose_dtype
 from kit.runlog import read_log  # noqa: F401  (its home is the base layer: the report reads logs too)
+from kit.tracking import KIT_TAGS, finish_training_run, trainer_args
 
 
 def steps_for(n_examples: int, epochs: float, per_step: int) -> int:
@@ -26,12 +27,12 @@ def common_args(recipe, cfg, hw: Hardware, out_dir: Path, max_steps: int, grad_a
     """Trainer arguments both arms pass, all explicit (TRL/transformers defaults drift between versions).
     `grad_accum`: this process's share of the recipe's accumulation (kit.dist.split_batch), when it was split."""
     dtype = choose_dtype(recipe.model.dtype, hw)
-    return dict(**_ddp_args(recipe, hw),
+    return dict(**_ddp_args(recipe, hw), **trainer_args(recipe, out_dir),  # report_to, run_name, project (+ env)
         output_dir=str(out_dir / "checkpoints"), learning_rate=cfg.learning_rate, max_steps=max_steps,
         gradient_accumulation_steps=cfg.grad_accum if grad_accum is None else grad_accum, lr_scheduler_type=cfg.lr_scheduler,
         warmup_steps=float(cfg.warmup_ratio), weight_decay=cfg.weight_decay, max_grad_norm=cfg.max_grad_norm,
         optim=cfg.optim, logging_steps=cfg.logging_steps, save_strategy="steps", save_steps=cfg.save_steps,
-        save_total_limit=2, seed=recipe.seed, data_seed=recipe.seed, report_to=recipe.train.report_to,
+        save_total_limit=2, seed=recipe.seed, data_seed=recipe.seed,
         use_cpu=not hw.cuda, bf16=(dtype == "bfloat16"), fp16=(dtype == "float16"),
         dataloader_num_workers=0, gradient_checkpointing=hw.cuda, disable_tqdm=False,
     )
@@ -220,34 +221,130 @@ def _num(v: Any) -> Any:
 
 
 def save_adapter(model, tokenizer, out_dir: Path, recipe, arm: str, summary: dict[str, Any]) -> Path:
-    """PEFT adapter + tokenizer + a model card naming the base, the data and the recipe values."""
+    """PEFT adapter + tokenizer + a model card that keeps PEFT's Hub front matter and adds the kit's (base model,
+    tags, datasets, license) and the recipe values; ends the arm's tracker run (kit.tracking)."""
     path = out_dir / "adapter"
     if not dist.is_main():  # one writer; the others' copies of the LoRA weights are identical (DDP)
         return path
-    model.save_pretrained(str(path))
+    model.save_pretrained(str(path))  # PeftModel.save_pretrained writes PEFT's README.md (create_or_update_model_card)
     tokenizer.save_pretrained(str(path))
-    card = [
-        f"# {recipe.name} / {arm} adapter",
-        "",
-        f"LoRA adapter (PEFT) for `{recipe.model.id}` (revision `{recipe.model.revision}`), trained by the",
-        "reasoning-transfer replication kit (arXiv 2507.00432).",
-        "",
-        f"- arm: `{arm}`; LoRA r={recipe.lora.r}, alpha={recipe.lora.alpha}, targets {', '.join(recipe.lora.target_modules)}",
-        f"- data: `{recipe.data.rl_dataset}` / `{recipe.data.sft_dataset}` ({recipe.data.source}), "
-        f"{summary.get('examples', '?')} problems",
-        f"- steps: {summary.get('steps', '?')}; seed {recipe.seed}; thinking={recipe.chat.enable_thinking}",
-        "- scores: see the run's report.md",
-    ]
-    (path / "README.md").write_text("\n".join(card) + "\n")
+    write_card(path, recipe, arm, summary)
+    finish_training_run(recipe)
     if recipe.train.push_to_hub:
         push_adapter(path, f"{recipe.train.push_to_hub}-{arm}")
     return path
 
 
-def push_adapter(path: Path, repo_id: str) -> None:
-    """Upload a saved adapter folder (weights, tokenizer, model card) to a private Hub repo."""
-    from huggingface_hub import HfApi
+# The base model's license by Hub id prefix, as its own card states it (Qwen3: apache-2.0 on every Qwen/Qwen3-*
+# card); a base not listed gets no license line rather than a guessed one.
+BASE_LICENSES = (("Qwen/Qwen3-", "apache-2.0"),)
+# the tag each trainer module's arms get besides their name (TRL trainer family)
+TRAINER_TAGS = {"kit.train.sft": "sft", "kit.train.onpolicy_sft": "sft", "kit.train.grpo": "grpo"}
 
+
+def hub_base(model_id: str) -> str | None:
+    """The Hub id of the base model, or None for a model the kit builds or a local folder (no Hub link)."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    from kit.models import BUILT_IDS
+
+    if model_id in BUILT_IDS or Path(model_id).exists():
+        return None
+    try:
+        validate_repo_id(model_id)
+    except HFValidationError:
+        return None
+    return model_id
+
+
+def card_metadata(recipe, arm: str) -> dict[str, Any]:
+    """The front matter the kit adds to PEFT's: base_model, library_name, tags, datasets, license (when known)."""
+    from kit.registry import ARMS
+
+    entry = ARMS.get(arm) if arm in ARMS else None
+    trainer = entry.trainer.split(":")[0] if entry and isinstance(entry.trainer, str) else ""
+    arm_tags = [t for t in ("trl", TRAINER_TAGS.get(trainer), "lora", arm) if t]
+    if recipe.model.load_in_4bit:
+        arm_tags.append("qlora")
+    base = hub_base(recipe.model.id)
+    datasets = []
+    if recipe.data.source == "hub":
+        needs = entry.needs if entry else ("sft", "rl")
+        datasets = [d for n, d in (("sft", recipe.data.sft_dataset), ("rl", recipe.data.rl_dataset)) if n in needs]
+    lic = next((lic for prefix, lic in BASE_LICENSES if recipe.model.id.startswith(prefix)), None)
+    return {"base_model": base, "library_name": "peft", "datasets": datasets or None, "license": lic,
+            "tags": [*KIT_TAGS, *arm_tags, *recipe.train.tags]}
+
+
+def write_card(path: Path, recipe, arm: str, summary: dict[str, Any]) -> None:
+    """Merge the kit's front matter into the README.md PEFT wrote (its tags and pipeline_tag kept; its base_model,
+    a local path for a built model, replaced by the Hub id or dropped) and write the kit's body, keeping PEFT's
+    framework versions."""
+    import yaml
+    from huggingface_hub import ModelCard, ModelCardData
+
+    from kit.registry import ARMS
+
+    readme = path / "README.md"
+    card = ModelCard.load(readme) if readme.exists() else ModelCard("---\n---\n")
+    data: ModelCardData = card.data
+    ours = card_metadata(recipe, arm)
+    tags = [t for t in (data.tags or []) if t]
+    for t in ours.pop("tags"):
+        if t not in tags:
+            tags.append(t)
+    base = ours["base_model"]
+    # PEFT tags base_model:adapter:<the loaded model's name_or_path> (peft_model.py _get_peft_specific_model_tags):
+    # a local cache path for a built model, or a mirror's id; the tag follows the Hub id the card names instead
+    tags = [t for t in tags if not t.startswith("base_model:adapter:")]
+    tags += [f"base_model:adapter:{base}"] if base else []
+    for key, value in ours.items():
+        data[key] = value
+    data.tags = tags
+    kept = card.text.splitlines()
+    framework = kept[kept.index("### Framework versions"):] if "### Framework versions" in kept else []
+    full = recipe.to_dict()
+    values = {}
+    for key in ("model", "lora", "chat", "data", *(ARMS.get(arm).sections if arm in ARMS else ())):
+        top, _, rest = key.partition(".")  # an arm may depend on one key of another section (grpo.learning_rate)
+        values[key] = full[top].get(rest) if rest and isinstance(full.get(top), dict) else full.get(top)
+    model_ref = f"`{recipe.model.id}` (revision `{recipe.model.revision}`)"
+    body = [
+        f"# {recipe.name} / {arm}: LoRA adapter", "",
+        f"LoRA adapter (PEFT) for {model_ref}, trained by the `{arm}` arm of the reasoning-transfer replication "
+        "kit, which re-runs *Does Math Reasoning Improve General LLM Capabilities?* (arXiv 2507.00432).", "",
+        "## Training", "",
+        f"- recipe: `{recipe.name}` (run folder `{recipe.run_name or recipe.name}`); arm: `{arm}`",
+        f"- LoRA r={recipe.lora.r}, alpha={recipe.lora.alpha}, dropout={recipe.lora.dropout}, targets "
+        f"{', '.join(recipe.lora.target_modules)}; 4-bit base: {recipe.model.load_in_4bit}",
+        f"- data: `{recipe.data.rl_dataset}` / `{recipe.data.sft_dataset}` ({recipe.data.source}), "
+        f"{summary.get('examples', '?')} problems",
+        f"- steps: {summary.get('steps', '?')}; train loss {summary.get('train_loss', '?')}; seed {recipe.seed}; "
+        f"thinking mode {recipe.chat.enable_thinking}",
+        "", "Scores: the run's report.md (base and every arm on the same benchmark items, with intervals).", "",
+        "## Recipe values", "", "```yaml", yaml.safe_dump(values, sort_keys=False).rstrip(), "```", "",
+        "## Use", "", "```python", "from peft import PeftModel", "from transformers import AutoModelForCausalLM", "",
+        f"base = AutoModelForCausalLM.from_pretrained({recipe.model.id!r}, revision={recipe.model.revision!r})",
+        "model = PeftModel.from_pretrained(base, \"<this repo or folder>\")", "```", "",
+    ]
+    card.text = "\n".join(body + framework) + "\n"
+    card.save(readme)
+
+
+def push_adapter(path: Path, repo_id: str) -> None:
+    """Upload a saved adapter folder (weights, tokenizer, model card) to a private Hub repo. The repo id and the
+    card's front matter are checked first, offline, so a bad prefix or a card the Hub cannot link to its base
+    fails in one line before anything is created."""
+    from huggingface_hub import HfApi, ModelCard
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as exc:
+        raise KitError(f"train.push_to_hub: '{repo_id}' is not a Hub repo id ({exc})") from None
+    data = ModelCard.load(path / "README.md").data
+    if data.library_name != "peft":
+        raise KitError(f"{path / 'README.md'} lacks 'library_name: peft'; the Hub would not show it as an adapter")
     api = HfApi()
     api.create_repo(repo_id, private=True, exist_ok=True)
     api.upload_folder(folder_path=str(path), repo_id=repo_id, commit_message="kit: trained adapter")
