@@ -14,7 +14,8 @@ KIT = ROOT / "kit"
 LAYERS = {  # the table in docs/architecture.md
     0: ("kit", "kit.errors", "kit.groups", "kit.chat", "kit.registry", "kit.runlog"),
     1: ("kit.recipe",),
-    2: ("kit.hardware", "kit.compat", "kit.shapes", "kit.models", "kit.rundir", "kit.stages", "kit.dist"),
+    2: ("kit.hardware", "kit.compat", "kit.shapes", "kit.models", "kit.rundir", "kit.stages", "kit.dist",
+        "kit.tracking"),
     3: ("kit.gen",),
     4: ("kit.data", "kit.eval", "kit.measure"),
     5: ("kit.train", "kit.probe"),
