@@ -30,7 +30,7 @@ toy: $(STAMP)
 	$(PY) -m kit.study recipes/toy.yaml --seeds 0,1,2
 
 test: $(STAMP)
-	$(PY) -m pytest
+	TORCH_INDEX="$(TORCH_INDEX)" $(PY) -m pytest   # tests/test_packaging.py installs torch the same way
 
 clean:
 	rm -rf $(VENV) outputs/smoke outputs/.cache

@@ -23,7 +23,7 @@ from kit.recipe.schema import Recipe
 def load(path: str | Path, overrides: list[str] | None = None) -> Recipe:
     """Read a recipe file (and the bases it names), apply `key.sub=value` overrides, validate. Raises KitError with one
     line."""
-    p = Path(path)
+    p = find_recipe(path)
     raw = read_recipe(p)
     for ov in overrides or []:
         _apply_override(raw, ov)
@@ -36,6 +36,33 @@ ABSTRACT_KEY = "abstract"  # `abstract: true`: a base meant only for `base:`, re
 SAVED_NAME = "recipe.resolved.yaml"  # the recipe a run saves in its folder (kit.rundir.RESOLVED)
 DERIVED_KEY = "resolved"  # in a run folder's recipe.resolved.yaml: the sizes the plan derived from `scale`, a record
 # (the plan derives them again from the recipe), so the saved file loads back as the recipe it records
+
+
+def find_recipe(ref: str | Path) -> Path:
+    """The recipe file `ref` names. A bare name (no "/", no .yaml/.yml) is a recipe the kit ships, so an installed copy
+    runs `python -m kit.run smoke` from any folder; anything else is a path, as it always was. An unknown name fails
+    in one line listing the shipped names."""
+    text = str(ref)
+    if "/" in text or "\\" in text or text.endswith((".yaml", ".yml")):
+        return Path(ref)
+    folder = shipped_recipes()
+    names = sorted(f.stem for f in folder.glob("*.yaml"))
+    if text not in names:
+        raise KitError(f"unknown recipe {text!r}: not a path (no '/' or .yaml) and not a shipped recipe; shipped: "
+                       f"{', '.join(names)}")
+    return folder / f"{text}.yaml"
+
+
+def shipped_recipes() -> Path:
+    """The folder of the shipped recipes: kit/recipes in an installed wheel (pyproject.toml maps the repository's
+    recipes/ there); in a checkout, editable install included, the repository's recipes/ beside the kit package.
+    Their `base:` includes are relative to the file, so they resolve inside the same folder either way."""
+    kit_dir = Path(__file__).resolve().parents[1]
+    for folder in (kit_dir / "recipes", kit_dir.parent / "recipes"):
+        if (folder / "smoke.yaml").is_file():
+            return folder
+    raise KitError(f"the kit's shipped recipes are missing (no {kit_dir / 'recipes'}); reinstall the kit, or give "
+                   f"the path of a recipe .yaml file")
 
 
 def read_recipe(p: Path) -> dict[str, Any]:
