@@ -236,6 +236,10 @@ def _main(args: argparse.Namespace) -> int:
         if not args.dry_run:
             raise
         gpu_note = f"this machine cannot run it as is: {exc}"
+    if not args.dry_run:
+        from kit.tracking import check_tracker
+
+        check_tracker(recipe)  # a missing tracker package is one line now, not a traceback at the trainer's start
     if choose_backend(recipe.model.backend, hw) == "unsloth" and not args.dry_run:
         import unsloth  # noqa: F401  (first: it patches transformers, peft and trl when imported)
     from kit.rundir import run_folder_name

@@ -362,3 +362,17 @@ def test_report_stage_logs_after_building(monkeypatch, tmp_path):
     assert order == ["build", "log"]
     monkeypatch.setattr(tracking, "log_results", lambda r, d: {})
     assert kit.report.run_stage(ctx) == {"report": "r"}
+
+
+def test_kit_run_refuses_a_missing_tracker_before_any_work(monkeypatch, tmp_path, capsys):
+    """The runner checks the tracker before it claims the run folder: one line, nothing written."""
+    import importlib.util
+
+    from kit.run import main
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "wandb" else real(name, *a))
+    rc = main([str(ROOT / "recipes" / "smoke.yaml"), f"output_dir={tmp_path}", "train.report_to=wandb"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and "wandb" in err
+    assert not any(tmp_path.iterdir())
