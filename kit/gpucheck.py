@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from kit.errors import KitError
+from kit.recipe.load import find_recipe
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def build_random(shape_key: str, out: Path, dtype: str) -> Path:
@@ -209,7 +209,7 @@ def check_decode(recipe_path: Path, shape: str, batches: list[int], new_tokens: 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m kit.gpucheck", description=__doc__.splitlines()[0])
-    ap.add_argument("--recipes", default="qwen3-0.6b,qwen3-4b", help="recipe names under recipes/")
+    ap.add_argument("--recipes", default="qwen3-0.6b,qwen3-4b", help="shipped recipe names (or paths)")
     ap.add_argument("--shapes", default=None, help="override the shape per recipe (e.g. tiny) ")
     ap.add_argument("--steps", type=int, default=2)
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -245,9 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         return _main_decode(args, rows, save)
     try:
         for name in [n.strip() for n in args.recipes.split(",") if n.strip()]:
-            path = ROOT / "recipes" / f"{name}.yaml"
-            if not path.exists():
-                raise KitError(f"no recipe {path}")
+            path = find_recipe(name)  # a shipped recipe's name, or a path
             row: dict[str, Any] = {"recipe": name}
             rows.append(row)
             with tempfile.TemporaryDirectory(dir=args.work) as work:
@@ -283,7 +281,7 @@ def _main_decode(args: argparse.Namespace, rows: list[dict[str, Any]], save: Cal
         with tempfile.TemporaryDirectory() as work:
             try:
                 name = "smoke" if shape == "tiny" else f"qwen3-{shape}"
-                check_decode(ROOT / "recipes" / f"{name}.yaml", shape, batches, args.new_tokens, Path(work), row, save)
+                check_decode(find_recipe(name), shape, batches, args.new_tokens, Path(work), row, save)
             except Exception as exc:  # report and go on
                 row["error"] = f"{type(exc).__name__}: {exc}"
         save()

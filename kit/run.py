@@ -177,7 +177,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m kit.run", description=__doc__.splitlines()[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog=STAGES_HELP.format(arms=", ".join(ARMS.names())))
-    ap.add_argument("recipe", help="recipe YAML (see recipes/)")
+    ap.add_argument("recipe", help="a shipped recipe's name (smoke, qwen3-0.6b-t4, qwen3-14b, ...) or a recipe YAML path")
     ap.add_argument("overrides", nargs="*", help="key.sub=value overrides, e.g. sft.learning_rate=1e-4")
     ap.add_argument("--stages", help="comma-separated subset of stages to run")
     ap.add_argument("--dry-run", action="store_true", help="print the resolved plan and estimates, run nothing")

@@ -21,6 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from kit import recipe as R
+    from kit.recipe.load import find_recipe
     from kit.chat import render_prompt
     from kit.eval import benchmarks
     from kit.eval.benchmarks.base import Decode, Item, load_rows
@@ -38,10 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
 
-    root = Path(__file__).resolve().parents[2]
     work = Path(tempfile.mkdtemp())
-    recipe = R.load(root / "recipes" / "smoke.yaml", [f"output_dir={work}", f"eval.max_new_tokens={args.new_tokens}",
-                                                     f"eval.batch_size={args.batch}", "eval.samples=1"])
+    recipe = R.load(find_recipe("smoke"), [f"output_dir={work}", f"eval.max_new_tokens={args.new_tokens}",
+                                           f"eval.batch_size={args.batch}", "eval.samples=1"])
     hw = detect()
     model, tok, _ = load_base(recipe, hw, work / ".cache")
     bench = benchmarks.get("math500")
