@@ -11,6 +11,7 @@ Workers find their rank in the environment that accelerate/torchrun (RANK, LOCAL
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -70,6 +71,55 @@ def split_batch(batch: int, grad_accum: int, n: int, what: str) -> tuple[int, in
                    f"trainer processes; pick values so that one of them does (the global batch stays the recipe's)")
 
 
+def split_grpo(batch: int, grad_accum: int, steps_per_generation: int | None, n: int) -> tuple[int, int, int]:
+    """(per-process batch, accumulation, steps_per_generation) of one of n GRPO trainer processes, the one rule the
+    trainer (kit.train.grpo) and the plan (kit.plan.arms) share. TRL's rollout is per-process batch x n x
+    steps_per_generation (trl/trainer/grpo_config.py:1083-1099); it stays the recipe's one-process rollout
+    (batch x steps_per_generation, the latter defaulting to the accumulation): when the accumulation is split, an
+    explicit steps_per_generation is split with it."""
+    b, a = split_batch(batch, grad_accum, n, "grpo.prompts_per_step x num_generations / grad_accum")
+    if steps_per_generation is None:
+        return b, a, a
+    if a == grad_accum or n == 1:
+        return b, a, steps_per_generation
+    if steps_per_generation % n:
+        raise KitError(f"grpo.steps_per_generation ({steps_per_generation}) does not divide by the {n} trainer "
+                       "processes that share grpo.grad_accum; pick a multiple of them")
+    return b, a, steps_per_generation // n
+
+
+LAYOUT = "layout.json"  # in an arm's folder: how its checkpoints were written (check_layout)
+SHARDED_STATE = ("zero2", "zero3", "fsdp")  # optimizer state partitioned by the process count
+
+
+def check_layout(out_dir: Path, layout: dict[str, Any]) -> None:
+    """Refuse to resume an arm's checkpoints under a layout that cannot read them, then record the current one.
+    Called by the runner (one process) before training. A checkpoint written under DeepSpeed/FSDP has no plain
+    optimizer.pt (transformers would silently start the optimizer over) and partitions its state by the process
+    count; another backend (unsloth vs transformers+peft) trains other numbers. DDP and one process read each
+    other's checkpoints (TRL/transformers save the same files), so only the strategy and backend, and with sharded
+    state the process count, must match."""
+    path = out_dir / LAYOUT
+    checkpoints = any((out_dir / "checkpoints").glob("checkpoint-*"))
+    if checkpoints and path.exists():
+        try:
+            then = json.loads(path.read_text())
+        except (OSError, ValueError):
+            then = {}
+        differ = [k for k in ("strategy", "backend") if then.get(k) != layout[k]]
+        if layout["strategy"] in SHARDED_STATE and then.get("processes") != layout["processes"]:
+            differ.append("processes")
+        if differ:
+            was = ", ".join(f"{k}={then.get(k)}" for k in differ)
+            now = ", ".join(f"{k}={layout[k]}" for k in differ)
+            raise KitError(f"the checkpoints in {out_dir / 'checkpoints'} were written with {was}; this run has {now}, "
+                           "which cannot resume them: rerun with the same layout, or redo the arm with --fresh --stages "
+                           f"train_{out_dir.name}")
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(layout))
+    os.replace(tmp, path)
+
+
 def accelerate_command(recipe, worker_args: list[str], n: int) -> list[str]:
     """`accelerate launch` for n trainer processes of this recipe's strategy, running `python -m kit.worker ...`.
 
@@ -111,10 +161,23 @@ def visible_devices(devices: list[int]) -> list[str]:
     return [current[i] for i in devices]
 
 
+def die_with_parent() -> None:
+    """A child's preexec_fn: the kernel sends it SIGTERM when the process that started it dies (Linux
+    PR_SET_PDEATHSIG), so a runner killed with -9 takes its launcher, rollout server and their children along.
+    Elsewhere a no-op (watch_parent still stops the workers)."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def run_workers(cmds: list[tuple[list[str], dict[str, str]]], what: str) -> None:
     """Start every command, wait for all; a failed one stops the others and is one KitError line (its own error
     was printed above it). Ctrl-C stops them all."""
-    procs = [subprocess.Popen(cmd, env=env) for cmd, env in cmds]
+    procs = [subprocess.Popen(cmd, env=env, preexec_fn=die_with_parent) for cmd, env in cmds]
     try:
         while True:
             codes = [p.poll() for p in procs]
@@ -128,7 +191,7 @@ def run_workers(cmds: list[tuple[list[str], dict[str, str]]], what: str) -> None
     if failed:
         _stop(procs)
         raise KitError(f"{what} failed in a worker process (exit code {failed[0]}; its error is printed above); "
-                       "rerun the same command to continue from the last checkpoint")
+                       "once it is fixed, rerun the same command: finished work is kept")
 
 
 def _stop(procs: list[subprocess.Popen]) -> None:

@@ -84,11 +84,14 @@ def choose_backend(requested: str, hw: Hardware) -> str:
     return requested
 
 
-def training_backend(recipe, hw: Hardware) -> str:
-    """The train stages' backend: as `choose_backend`, except that several trainer processes (distributed.processes
-    > 1, launched by accelerate) train with transformers+peft, the path accelerate/DeepSpeed/FSDP and TRL's
-    server-mode rollouts support; unsloth is then refused by the recipe check (kit.recipe.load.validate)."""
-    if recipe.distributed.processes > 1 and recipe.model.backend == "auto":
+def training_backend(recipe, hw: Hardware, launched: bool | None = None) -> str:
+    """The train stages' backend: as `choose_backend`, except that trainer processes launched by accelerate train
+    with transformers+peft, the path accelerate/DeepSpeed/FSDP and TRL's server-mode rollouts support (unsloth is then
+    refused by the recipe check, kit.recipe.load.validate). `launched`: whether this arm trains under the launcher
+    (an arm that always trains in one process does not); None = whenever the recipe has several processes."""
+    if launched is None:
+        launched = recipe.distributed.processes > 1
+    if launched and recipe.model.backend == "auto":
         return "hf"
     return choose_backend(recipe.model.backend, hw)
 

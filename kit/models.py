@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 from kit.chat import QWEN3_TEMPLATE
 from kit.errors import KitError
-from kit.dist import device_map, local_rank
+from kit.dist import device_map, local_rank, world
 from kit.hardware import Hardware, choose_backend, choose_dtype, training_backend
 from kit.registry import MODEL_PROVIDERS, ModelProvider, resolve
 
@@ -237,10 +237,12 @@ def _load_unsloth(model_cfg, path: str, dtype: str, hw: Hardware, for_training: 
 
 
 def _quant_storage(dtype: str) -> dict[str, Any]:
-    """Under FSDP (accelerate sets ACCELERATE_USE_FSDP in the processes it launches, accelerate/utils/launch.py)
-    a 4-bit base is sharded only if its packed weights are stored in the compute dtype (bitsandbytes'
-    bnb_4bit_quant_storage, as in transformers' QLoRA+FSDP guidance)."""
-    if os.environ.get("ACCELERATE_USE_FSDP", "false").lower() in ("1", "true"):
+    """Under FSDP or DeepSpeed ZeRO-3 (accelerate sets ACCELERATE_USE_FSDP, or ACCELERATE_DEEPSPEED_ZERO_STAGE=3, in
+    the processes it launches: accelerate/utils/launch.py:305, :566-568) a 4-bit base is sharded only if its packed
+    weights are stored in the compute dtype (bitsandbytes' bnb_4bit_quant_storage, as PEFT's QLoRA+FSDP and
+    QLoRA+ZeRO-3 guides set it). Not run on GPUs by this project yet."""
+    fsdp = os.environ.get("ACCELERATE_USE_FSDP", "false").lower() in ("1", "true")
+    if fsdp or os.environ.get("ACCELERATE_DEEPSPEED_ZERO_STAGE") == "3":
         return {"bnb_4bit_quant_storage": _torch_dtype(dtype)}
     return {}
 
@@ -251,7 +253,8 @@ BACKENDS: dict[str, Callable[..., Any]] = {"hf": _load_hf, "unsloth": _load_unsl
 def load_base(recipe, hw: Hardware, cache_root: Path, for_training: bool = False, vllm: VLLMSpec | None = None):
     """(model, tokenizer, backend name) for the recipe's base model; `vllm` starts unsloth's vLLM engine with it.
     Training in several processes (`accelerate launch`) goes through transformers+peft: 'auto' means hf there."""
-    backend = training_backend(recipe, hw) if for_training else choose_backend(recipe.model.backend, hw)
+    backend = (training_backend(recipe, hw, launched=world() > 1) if for_training
+               else choose_backend(recipe.model.backend, hw))
     dtype = choose_dtype(recipe.model.dtype, hw)
     path = resolve_path(recipe.model, cache_root)
     tok = load_tokenizer(recipe.model, path if recipe.model.id in BUILT_IDS else None)

@@ -87,12 +87,22 @@ class Context:
         from kit.registry import ARMS
         from kit.worker import SUMMARY
 
+        from kit.hardware import training_backend
+
         record = ARMS.get(arm)
-        n = dist.trainer_processes(self.recipe)
-        if self.worker or self.recipe.distributed.processes == 1 or not record.multiprocess:
-            return record.train(self, out)
-        (out / SUMMARY).unlink(missing_ok=True)
         d = self.recipe.distributed
+        launched = not self.worker and d.processes > 1 and record.multiprocess
+        n = dist.trainer_processes(self.recipe) if launched else 1
+        if not self.worker:  # checkpoints another layout wrote are refused here, in the one runner process
+            dist.check_layout(out, {"strategy": d.strategy if launched else "ddp", "processes": n,
+                                    "backend": training_backend(self.recipe, self.hw, launched)})
+        if not launched:
+            try:
+                return record.train(self, out)
+            finally:
+                if d.processes > 1:
+                    _free_gpu_memory()  # the next stage's workers share this process's GPU 0
+        (out / SUMMARY).unlink(missing_ok=True)
         devices = list(range(d.rollout_gpus, d.processes)) if self.hw.cuda else None
         cmd = dist.accelerate_command(self.recipe, ["train", str(self.run_dir), arm], n)
         print(f"[train_{arm}] {n} trainer processes ({d.strategy}"
@@ -144,6 +154,20 @@ class Context:
         return attach_adapters(model, self.adapters()), tok
 
 
+def _free_gpu_memory() -> None:
+    """An arm trained inside the runner leaves cached CUDA memory that the launched workers on GPU 0 would lack."""
+    import gc
+
+    gc.collect()
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except ImportError:
+        pass
+
+
 ROLLOUT_SERVER_ARMS = ("grpo",)  # arms whose trainer generates through TRL's vLLM server in server mode
 
 
@@ -193,8 +217,18 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return ap.parse_intermixed_args(argv)  # overrides may come after the options too
 
 
+def _terminate_as_interrupt(signum, frame) -> None:
+    """A scheduler's SIGTERM stops the run like Ctrl-C: cleanup runs (the lock, a rollout server, workers)."""
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    import signal
+    import threading
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate_as_interrupt) if main_thread else None
     try:
         return _main(args)
     except KitError as exc:
@@ -203,6 +237,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: rerun the same command to continue where it stopped", file=sys.stderr)
         return 130
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _main(args: argparse.Namespace) -> int:

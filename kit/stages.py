@@ -78,8 +78,10 @@ def train_stage(arm: Any) -> Stage:
     `needs` from the data stage and writes arms/<name>; its results depend on the shared model and LoRA keys
     and the arm's own recipe sections. Not in its keys: `train` (trackers and Hub pushes change where results
     are reported, not the results) and `distributed` (how many processes share the recipe's global batch is the
-    machine's layout, like the GPU model: a run may be resumed or evaluated on another number of GPUs; the manifest
-    records the processes that trained it)."""
+    machine's layout, like the GPU model: a finished run may be evaluated on another number of GPUs). Numerically a
+    split batch equals one process's only where the loss is normalised over the gathered batch (TRL's dapo loss; a
+    per-micro-batch mean such as bnpo's shifts with the split). What a resume cannot mix (strategy, backend, ZeRO's
+    partitioned optimizer) is guarded by the arm folder's layout record (kit.dist.check_layout)."""
     return Stage(f"train_{arm.name}", functools.partial(_train, arm.name),
                  keys=COMMON_KEYS + ("lora",) + tuple(arm.sections),
                  reads=tuple(f"data/{n}.jsonl" for n in arm.needs), writes=(f"arms/{arm.name}",))
@@ -211,8 +213,11 @@ def change_detail(old: Any, new: dict[str, Any]) -> str:
     if not changed:
         return "an earlier stage it reads from changed"
     unrecorded = [k for k in changed if not _recorded(old, k)]
-    if len(unrecorded) == len(changed):
-        return f"made by an older kit version, which did not record {', '.join(unrecorded)}"
+    dropped = [k for k in changed if k not in unrecorded and not _recorded(new, k)]  # no longer part of the stage
+    if len(unrecorded) + len(dropped) == len(changed):
+        why = ([f"did not record {', '.join(unrecorded)}"] if unrecorded else []) + \
+              ([f"also hashed {', '.join(dropped)}, which this version leaves out"] if dropped else [])
+        return "made by an older kit version, which " + " and ".join(why)
     return f"changed: {', '.join(changed)}"
 
 

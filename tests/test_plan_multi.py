@@ -187,3 +187,18 @@ def test_format_names_the_cards_once_per_plan():
     text = format_plan(r, plan, _card("h100", 8))
     assert text.splitlines()[0].startswith("plan for 'qwen3-14b' on 8 × NVIDIA H100 80GB HBM3 (sm_90, 79 GB")
     assert plan_json(r, plan, _card("h100", 8))["stages"][1]["processes"] == 8
+
+
+def test_compare_models_are_not_divided_over_the_processes():
+    """The eval stage shards base and arms over the processes; compare models run in the runner alone
+    (kit.eval.stage), so the plan divides only their share."""
+    from kit.hardware import Hardware
+    from kit.plan import make_plan
+
+    h100 = Hardware(True, "NVIDIA H100 80GB HBM3", (9, 0), 79.1, True, 8)
+    r1 = R.load(ROOT / "recipes" / "audit-unireason-14b.yaml", ["scale=0.01"])
+    r8 = R.load(ROOT / "recipes" / "audit-unireason-14b.yaml", ["scale=0.01", "distributed.processes=8"])
+    one = {s.name: s for s in make_plan(r1, h100, "bfloat16").stages}["eval"].minutes
+    eight = {s.name: s for s in make_plan(r8, h100, "bfloat16").stages}["eval"].minutes
+    models, compared = 1 + len(r1.arms) + len(r1.compare), len(r1.compare)
+    assert compared and eight == pytest.approx(one * ((models - compared) / 8 + compared) / models, rel=0.02)

@@ -585,3 +585,25 @@ def test_a_folder_made_by_an_older_kit_says_so(tmp_path, capsys, stub_stages):
     m.write_text(json.dumps(record))
     rc, _, err = kit_run(capsys, tmp_path, "--stages", "report")
     assert "changed: " in one_line(err) and "older kit" not in err
+
+
+@pytest.mark.slow
+def test_sigterm_stops_a_run_like_ctrl_c(tmp_path, kit_cache):
+    """A scheduler's SIGTERM: the runner stops as on Ctrl-C (exit 130, the lock released, rerun continues)."""
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "kit.run", "smoke", f"output_dir={tmp_path}", "arms=[sft]",
+                             "--stages", "data,train_sft"], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    for line in proc.stdout:
+        if "[train_sft] running" in line or time.time() > deadline:
+            break
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "interrupted: rerun the same command" in err
+    from kit.rundir import locked
+
+    with locked(tmp_path / "smoke"):
+        pass

@@ -11,7 +11,7 @@ import math
 from dataclasses import replace
 from typing import Any
 
-from kit.dist import split_batch
+from kit.dist import split_batch, split_grpo
 from kit.errors import KitError
 from kit.plan.cost import (HF_DECODE_S_PER_LAYER, LINK_BYTES_S, SERVER_GPU_MEMORY_UTILIZATION, VLLM_MAX_SEQS,
                            VLLM_OVERHEAD_GB, VOCAB, ArmContext, Cost, Layout, Plan, Refuse, Rollout, StagePlan, gb)
@@ -88,14 +88,11 @@ def sft_stage(recipe, plan: Plan, cost: Cost | None, vram, refuse: Refuse, ctx: 
 
 
 def local_rollout(recipe, ro: Rollout, trainers: int) -> Rollout:
-    """One trainer process's share of the GRPO batching, as kit.train.grpo.grpo_kwargs splits it (kit.dist
-    .split_batch): its micro-batch and accumulation; steps_per_generation the recipe's, else its accumulation."""
+    """One trainer process's share of the GRPO batching, by the rule the trainer applies (kit.dist.split_grpo)."""
     if trainers == 1:
         return ro
-    batch, accum = split_batch(ro.micro_batch, ro.grad_accum, trainers,
-                               "grpo.prompts_per_step x num_generations / grad_accum")
-    return replace(ro, micro_batch=batch, grad_accum=accum,
-                   steps_per_generation=recipe.grpo.steps_per_generation or accum)
+    batch, accum, spg = split_grpo(ro.micro_batch, ro.grad_accum, recipe.grpo.steps_per_generation, trainers)
+    return replace(ro, micro_batch=batch, grad_accum=accum, steps_per_generation=spg)
 
 
 def _server_rollouts(recipe, cost: Cost, vram, refuse: Refuse, stage: str, lay: Layout,

@@ -58,12 +58,14 @@ def eval_stage(recipe, plan: Plan, cost: Cost | None, vram, refuse: Refuse, ctx:
     if not fast and cost.on_gpu:
         plan.notes.append(f"evaluation without vLLM: planned at >= {HF_DECODE_S_PER_LAYER * 1e3:.2f} ms per layer per "
                           "decode step (measured on an H100, docs/benchmarks.md); every sequence to its cap")
-    # sharded over every process (each holds the whole model): the chunks are shared, the figures per card
+    # base and arms sharded over every process (each holds the whole model): their chunks are shared, the figures
+    # per card; compare models are evaluated by the runner alone, after them (kit.eval.stage.run_sharded)
     procs = ctx.layout.processes
+    sharded = 1 + len(recipe.arms)
+    total = sharded * sec / procs + len(recipe.compare) * sec
     if procs > 1:
         sizes["processes"] = procs
-    return StagePlan("eval", sizes, gb(peak), round(models * sec / procs / 60, 2), procs,
-                     {"generation": round(models * sec / procs, 1)})
+    return StagePlan("eval", sizes, gb(peak), round(total / 60, 2), procs, {"generation": round(total, 1)})
 
 
 def chunks_seconds(cost: Cost, seqs: int, chunk: int, new_tokens: int, vllm: bool, share: float) -> float:

@@ -204,7 +204,7 @@ class JsonlLog(TrainerCallback):
 
     def __init__(self, path: Path):
         self.path = path
-        if path.exists() and path.stat().st_size:  # a kill mid-write left a cut line: end it, so the resumed run's
+        if dist.is_main() and path.exists() and path.stat().st_size:  # a kill mid-write left a cut line: end it, so the resumed run's
             with open(path, "rb+") as f:          # rows start on lines of their own (kit.runlog skips the cut one)
                 f.seek(-1, 2)
                 if f.read(1) != b"\n":
@@ -220,13 +220,23 @@ def _num(v: Any) -> Any:
     return float(v) if hasattr(v, "__float__") and not isinstance(v, (str, bool)) else v
 
 
-def save_adapter(model, tokenizer, out_dir: Path, recipe, arm: str, summary: dict[str, Any]) -> Path:
+def save_adapter(model, tokenizer, out_dir: Path, recipe, arm: str, summary: dict[str, Any], trainer=None) -> Path:
     """PEFT adapter + tokenizer + a model card that keeps PEFT's Hub front matter and adds the kit's (base model,
-    tags, datasets, license) and the recipe values; ends the arm's tracker run (kit.tracking)."""
+    tags, datasets, license) and the recipe values; ends the arm's tracker run (kit.tracking).
+
+    With several trainer processes every one of them calls the trainer's save_model, which gathers sharded LoRA
+    weights (ZeRO-3, FSDP full state dict: transformers/trainer.py:3951-3969, a collective all ranks join) and
+    writes from the main process; the tokenizer, card and push are the main process's alone."""
     path = out_dir / "adapter"
-    if not dist.is_main():  # one writer; the others' copies of the LoRA weights are identical (DDP)
+    if trainer is not None and dist.world() > 1:
+        trainer.save_model(str(path))
+        if not dist.is_main():
+            return path
+        (path / "training_args.bin").unlink(missing_ok=True)  # Trainer._save's pickle: not part of an adapter
+    elif not dist.is_main():
         return path
-    model.save_pretrained(str(path))  # PeftModel.save_pretrained writes PEFT's README.md (create_or_update_model_card)
+    else:
+        model.save_pretrained(str(path))  # PeftModel.save_pretrained writes PEFT's README.md (model card)
     tokenizer.save_pretrained(str(path))
     write_card(path, recipe, arm, summary)
     finish_training_run(recipe)

@@ -10,8 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from kit.data.train_sets import read_jsonl
-from kit.dist import split_batch, trainer_processes
-from kit.errors import KitError
+from kit.dist import split_grpo, trainer_processes
 from kit.train.console import quiet_console
 from kit.train.common import (JsonlLog, ResumeGuard, checkpoint_state, common_args, last_checkpoint, save_adapter,
                               steps_for)
@@ -29,18 +28,11 @@ def grpo_kwargs(recipe, hw, out_dir: Path, n_prompts: int, reward_weights: list[
     check_dapo(recipe)
     mode = generation_mode(recipe, hw, check_installed)
     steps = g.max_steps or steps_for(n_prompts, g.epochs, g.prompts_per_step * g.grad_accum)
-    # several trainer processes share each step's prompts (TRL's generation batch = per-process batch x processes x
-    # steps_per_generation, grpo_config.py:1083-1099, stays the recipe's); the split keeps whole groups per step
-    batch, accum = split_batch(g.prompts_per_step * g.num_generations, g.grad_accum, processes or trainer_processes(recipe),
-                               "grpo.prompts_per_step x num_generations / grad_accum")
+    # several trainer processes share each step's sequences and the rollout stays the recipe's (kit.dist.split_grpo,
+    # the rule the plan uses too)
+    batch, accum, spg = split_grpo(g.prompts_per_step * g.num_generations, g.grad_accum, g.steps_per_generation,
+                                   processes or trainer_processes(recipe))
     kw = common_args(recipe, g, hw, out_dir, steps, grad_accum=accum)
-    spg = g.steps_per_generation or accum
-    n = processes or trainer_processes(recipe)
-    if g.steps_per_generation and accum != g.grad_accum:  # the accumulation was split, so is the rollout's share
-        if g.steps_per_generation % n:
-            raise KitError(f"grpo.steps_per_generation ({g.steps_per_generation}) does not divide by the {n} trainer "
-                           "processes that share grpo.grad_accum; pick a multiple of them")
-        spg = g.steps_per_generation // n
     if g.warmup_steps is not None:
         kw["warmup_steps"] = g.warmup_steps  # an int >= 1 is steps, a float < 1 a ratio (transformers 5)
     kw.update(
@@ -79,7 +71,7 @@ def rollout_shape(recipe, hw, check_installed: bool = False) -> dict[str, Any]:
 
     n_rewards = max(1, sum(1 for w in recipe.grpo.reward_weights.values() if w != 0) + bool(recipe.grpo.overlong_buffer))
     # built for one process holding the whole global batch: TRL derives the generation batch from the world size
-    # (grpo_config.py:1083-1099), which is 1 here; n trainer processes split the same batches (kit.dist.split_batch)
+    # (grpo_config.py:1083-1099), which is 1 here; n trainer processes split the same batches (kit.dist.split_grpo)
     kw = grpo_kwargs(recipe, hw, Path(recipe.output_dir) / ".rollout_shape", 1, [1.0] * n_rewards, check_installed,
                      processes=1)
     kw.update(bf16=False, fp16=False)
@@ -164,5 +156,5 @@ def run(ctx, out_dir: Path) -> dict[str, Any]:
     monitor.raise_if_stopped()
     summary = {"examples": len(rows), "steps": args.max_steps, "resumed_from": resume,
                "health_warnings": monitor.warnings}
-    save_adapter(trainer.model, tok, out_dir, recipe, out_dir.name, summary)
+    save_adapter(trainer.model, tok, out_dir, recipe, out_dir.name, summary, trainer=trainer)
     return summary

@@ -20,7 +20,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-from kit.dist import worker_env
+from kit.dist import die_with_parent, worker_env
 from kit.errors import KitError
 from kit.hardware import Hardware, choose_dtype
 from kit.train.rollouts import SERVER_HOST, check_server_layout
@@ -149,7 +149,8 @@ def rollout_server(recipe, hw: Hardware, timeout_s: float = HEALTH_TIMEOUT_S) ->
         out.write(f"$ {' '.join(cmd)}\n".encode())
         out.flush()
         proc = subprocess.Popen(cmd, env=worker_env(devices if hw.cuda else None), stdout=out,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                                preexec_fn=die_with_parent)  # a runner killed with -9 takes the server along
     try:
         _wait_healthy(proc, url, log, timeout_s)
         print(f"[rollout_server] up at {url.removesuffix('/health')}", flush=True)

@@ -53,7 +53,7 @@ def train_on(recipe, hw, model, tokenizer, rows: list[dict[str, Any]], out_dir: 
     result = guard.train(trainer)
     summary = {"examples": len(rows), "steps": args.max_steps, "resumed_from": resume,
                "train_loss": whole_run_loss(float(result.training_loss), result.global_step, resumed_state)}
-    save_adapter(trainer.model, tokenizer, out_dir, recipe, arm or out_dir.name, summary)
+    save_adapter(trainer.model, tokenizer, out_dir, recipe, arm or out_dir.name, summary, trainer=trainer)
     return summary
 
 
