@@ -81,53 +81,10 @@ class Context:
         return add_lora(model, self.recipe, backend), tok
 
     def train_arm(self, arm: str, out: Path) -> dict[str, Any]:
-        """Train one arm here, or, with distributed.processes > 1 (and an arm that runs in several processes), in
-        the trainer processes `accelerate launch` starts (kit.dist), waiting for them and returning their summary."""
-        from kit import dist
-        from kit.registry import ARMS
-        from kit.worker import SUMMARY
+        """Train one arm here, or in the trainer processes `accelerate launch` starts (kit.launch)."""
+        from kit.launch import train_arm
 
-        from kit.hardware import training_backend
-
-        record = ARMS.get(arm)
-        d = self.recipe.distributed
-        launched = not self.worker and d.processes > 1 and record.multiprocess
-        n = dist.trainer_processes(self.recipe) if launched else 1
-        if not self.worker:  # checkpoints another layout wrote are refused here, in the one runner process
-            dist.check_layout(out, {"strategy": d.strategy if launched else "ddp", "processes": n,
-                                    "backend": training_backend(self.recipe, self.hw, launched)})
-        if not launched:
-            try:
-                return record.train(self, out)
-            finally:
-                if d.processes > 1:
-                    _free_gpu_memory()  # the next stage's workers share this process's GPU 0
-        (out / SUMMARY).unlink(missing_ok=True)
-        devices = list(range(d.rollout_gpus, d.processes)) if self.hw.cuda else None
-        cmd = dist.accelerate_command(self.recipe, ["train", str(self.run_dir), arm], n)
-        print(f"[train_{arm}] {n} trainer processes ({d.strategy}"
-              f"{', GPUs ' + ','.join(map(str, devices)) if devices else ', CPU/gloo' if not self.hw.cuda else ''})",
-              flush=True)
-        with self.rollout_server(arm):
-            dist.run_workers([(cmd, dist.worker_env(devices))], f"train_{arm}")
-        if not (out / SUMMARY).exists():
-            raise KitError(f"train_{arm}: the trainer processes exited without a summary ({out / SUMMARY})")
-        import json
-
-        summary = json.loads((out / SUMMARY).read_text())
-        (out / SUMMARY).unlink()
-        return {**summary, "processes": n}
-
-    def rollout_server(self, arm: str):
-        """The rollout server (TRL's `trl vllm-serve` on distributed.rollout_gpus GPUs) for an arm whose trainer
-        generates through it, started before its trainer processes and stopped after; otherwise nothing."""
-        import contextlib
-
-        if not self.recipe.distributed.rollout_gpus or arm not in ROLLOUT_SERVER_ARMS:
-            return contextlib.nullcontext()
-        from kit.train.server import rollout_server
-
-        return rollout_server(self.recipe, self.hw)
+        return train_arm(self, arm, out)
 
     def adapters(self) -> dict[str, Path]:
         return {arm: self.run_dir / "arms" / arm / "adapter" for arm in self.recipe.arms}
@@ -152,23 +109,6 @@ class Context:
             vllm = vllm_spec(self.recipe, tuple(adapter_rank(p) for p in self.adapters().values()))
         model, tok, _ = load_base(self.recipe, self.hw, self.cache_root, vllm=vllm)
         return attach_adapters(model, self.adapters()), tok
-
-
-def _free_gpu_memory() -> None:
-    """An arm trained inside the runner leaves cached CUDA memory that the launched workers on GPU 0 would lack."""
-    import gc
-
-    gc.collect()
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-    except ImportError:
-        pass
-
-
-ROLLOUT_SERVER_ARMS = ("grpo",)  # arms whose trainer generates through TRL's vLLM server in server mode
 
 
 def _summary_line(summary: dict[str, Any]) -> str:

@@ -21,7 +21,7 @@ LAYERS = {  # the table in docs/architecture.md
     5: ("kit.train", "kit.probe"),
     6: ("kit.plan", "kit.report"),
     7: ("kit.run", "kit.compose", "kit.builtin", "kit.study", "kit.gpucheck", "kit.toy", "kit.__main__", "kit.worker",
-        "kit.export", "kit.preflight"),
+        "kit.export", "kit.preflight", "kit.launch"),
 }
 MAX_LINES = 420
 
