@@ -80,5 +80,5 @@ def test_a_training_log_cut_by_a_kill_resumes_on_a_line_of_its_own(tmp_path):
 
     log = tmp_path / "train_log.jsonl"
     log.write_text('{"step": 1, "loss": 0.9}\n{"step": 2, "lo')
-    JsonlLog(log).on_log(None, SimpleNamespace(global_step=2), None, logs={"loss": 0.5})
+    JsonlLog(log).on_log(None, SimpleNamespace(global_step=2, is_world_process_zero=True), None, logs={"loss": 0.5})
     assert read_log(log) == [{"step": 1, "loss": 0.9}, {"step": 2, "loss": 0.5}]
