@@ -158,10 +158,12 @@ def check_plan(recipe_ref: str, overrides: list[str], gpu: str | None) -> Check:
         return Check("no fit" if rc == 3 else "refused", "plan", reason)
     plan = _plan_json(out.getvalue())
     stages = ", ".join(f"{s['name']} {_duration(s['seconds'])}" for s in plan.get("stages", []) if s.get("seconds"))
-    fits = "fits" if plan.get("fits") else "planned (fit not checked without a GPU; add --gpu CARD)"
     peak = f", peak ~{plan['peak_gb']:.1f} GB" if plan.get("peak_gb") else ""
-    total = _duration(plan.get("total_seconds") or 0.0)
-    return Check("ok", f"plan {fits} on {plan.get('gpu')}{peak}: ~{total} worst case" + (f" ({stages})" if stages else ""))
+    head = (f"plan fits {plan.get('gpu')}{peak}" if plan.get("fits")
+            else f"plan for {plan.get('gpu')}{peak} (fit not checked without a GPU; add --gpu CARD)")
+    seconds = plan.get("total_seconds") or 0.0
+    total = f"~{_duration(seconds)} worst case" if seconds else "time not estimated (see --dry-run's notes)"
+    return Check("ok", f"{head}: {total}" + (f" ({stages})" if stages else ""))
 
 
 def _plan_json(text: str) -> dict[str, Any]:
@@ -212,7 +214,9 @@ def preflight(recipe_ref: str, overrides: list[str], gpu: str | None = None,
 def main(argv: list[str] | None = None, api: HubApi | None = None) -> int:
     from kit.hardware import GPU_PRESETS
 
-    ap = argparse.ArgumentParser(prog="python -m kit.preflight", description=__doc__.splitlines()[0],
+    ap = argparse.ArgumentParser(prog="python -m kit.preflight",
+                                 description="Before any training: every model, dataset and benchmark the recipe "
+                                             "downloads is reachable (gated access granted) and the plan fits the card.",
                                  epilog="exit codes: 0 every check passed, 2 a check failed or bad input")
     ap.add_argument("recipe", help="recipe YAML or a shipped recipe's name")
     ap.add_argument("overrides", nargs="*", help="key.sub=value overrides, as for kit.run")
