@@ -215,8 +215,9 @@ def main(argv: list[str] | None = None, api: HubApi | None = None) -> int:
     from kit.hardware import GPU_PRESETS
 
     ap = argparse.ArgumentParser(prog="python -m kit.preflight",
-                                 description="Before any training: every model, dataset and benchmark the recipe "
-                                             "downloads is reachable (gated access granted) and the plan fits the card.",
+                                 description="Before any training: every model, dataset and benchmark the "
+                                             "recipe downloads is reachable (gated access granted) and the plan "
+                                             "fits the card.",
                                  epilog="exit codes: 0 every check passed, 2 a check failed or bad input")
     ap.add_argument("recipe", help="recipe YAML or a shipped recipe's name")
     ap.add_argument("overrides", nargs="*", help="key.sub=value overrides, as for kit.run")
@@ -228,7 +229,12 @@ def main(argv: list[str] | None = None, api: HubApi | None = None) -> int:
     except KitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return FAILED
-    print(f"preflight of {args.recipe}" + (f" ({' '.join(args.overrides)})" if args.overrides else ""))
+    return report(f"preflight of {args.recipe}" + (f" ({' '.join(args.overrides)})" if args.overrides else ""), checks)
+
+
+def report(title: str, checks: list[Check]) -> int:
+    """Print the checks, one line each, and the exit code: 0 when all passed, 2 otherwise (one line on stderr)."""
+    print(title)
     for c in checks:
         print(c.line(), flush=True)
     failed = [c for c in checks if not c.ok]
@@ -238,7 +244,6 @@ def main(argv: list[str] | None = None, api: HubApi | None = None) -> int:
         return FAILED
     print(f"preflight passed: {len(checks)} checks")
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -10,11 +10,10 @@ import ast
 import re
 from pathlib import Path
 
+import nbformat  # requirements/cpu.txt: nbclient, nbformat, ipykernel (the kernel the notebooks run in)
 import pytest
 
 from tests.conftest import ROOT
-
-nbformat = pytest.importorskip("nbformat")
 
 COLAB = ROOT / "colab"
 NOTEBOOKS = ("qwen3-0.6b-t4.ipynb", "qwen3-14b-80gb.ipynb", "toy-cpu.ipynb")

@@ -24,7 +24,8 @@ GPQA_REV = "633f5ee89ab8ad4522a9f850766b73f62147ffdd"  # kit/eval/benchmarks/gpq
 
 
 def _http_error(cls: type[Exception], status: int, url: str) -> Exception:
-    return cls(f"{status} Client Error for url: {url}", response=httpx.Response(status, request=httpx.Request("GET", url)))
+    response = httpx.Response(status, request=httpx.Request("GET", url))
+    return cls(f"{status} Client Error for url: {url}", response=response)
 
 
 class FakeHfApi:
@@ -103,7 +104,7 @@ def test_everything_reachable_passes_and_checks_each_pinned_revision(capsys, mon
     out = capsys.readouterr().out
     assert ("dataset_info", GPQA, GPQA_REV) in api.calls and ("model_info", "Qwen/Qwen3-0.6B-Base", "main") in api.calls
     assert [c for c in api.calls if c[0] == "auth_check"] == [("auth_check", GPQA, "dataset")]  # only the gated one
-    assert out.count("\n  ok ") == 16 and "plan fits on Tesla T4" in out
+    assert out.count("\n  ok ") == 16 and "plan fits Tesla T4" in out
 
 
 def test_gated_without_access_names_the_page_to_accept_and_fails(capsys, monkeypatch):
