@@ -154,6 +154,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                     help="processes, one per GPU (sets distributed.processes=N): the train stages run under "
                          "`accelerate launch`, evaluation is sharded; with --dry-run, plans for N cards")
     ap.add_argument("--fresh", action="store_true", help="delete the selected stages' results (and later ones) first")
+    ap.add_argument("--check", action="store_true",
+                    help="preflight, run nothing: every model, dataset and benchmark the recipe downloads is reachable "
+                         "(gated access granted) and the plan fits the card (python -m kit.preflight)")
     return ap.parse_intermixed_args(argv)  # overrides may come after the options too
 
 
@@ -164,6 +167,11 @@ def _terminate_as_interrupt(signum, frame) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.check:
+        from kit.preflight import main as preflight
+
+        gpus = [f"distributed.processes={args.gpus}"] if args.gpus else []
+        return preflight([args.recipe, *args.overrides, *gpus, *(["--gpu", args.gpu] if args.gpu else [])])
     import signal
     import threading
 

@@ -91,3 +91,16 @@ def test_run_help_lists_the_stages_and_every_arm(capsys):
     for stage in ("data", "train_<arm>", "eval", "probe", "report"):
         assert f"\n  {stage} " in out
     assert all(arm in out for arm in ARMS.names()) and "3 a --dry-run plan that does not fit" in out
+
+
+def test_run_check_is_the_preflight(capsys, tmp_path):
+    """`kit.run RECIPE --check` runs kit.preflight (downloads reachable, plan fits) and nothing else."""
+    from kit.run import main
+
+    assert main(["smoke", f"output_dir={tmp_path}", "--check"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("preflight of smoke") and "preflight passed" in out
+    assert not any(tmp_path.iterdir())
+    assert main(["qwen3-14b", f"output_dir={tmp_path}", "--check", "--gpu", "t4"]) == 2
+    out = capsys.readouterr().out  # the Hub is offline under the tests; the plan's line says why it does not fit
+    assert "no fit     plan: this plan does not fit Tesla T4" in out and "lower sft.batch_size" in out
