@@ -36,6 +36,9 @@ def train_arm(ctx, arm: str, out: Path) -> dict[str, Any]:
             if d.processes > 1:
                 free_gpu_memory()  # the next stage's workers share this process's GPU 0
     (out / SUMMARY).unlink(missing_ok=True)
+    from kit.tracking import tracker_env
+
+    tracker_env(ctx.recipe, out)  # the arm's tracker folder and W&B run id, made once here, read by every trainer
     devices = list(range(d.rollout_gpus, d.processes)) if ctx.hw.cuda else None
     cmd = dist.accelerate_command(ctx.recipe, ["train", str(ctx.run_dir), arm], n)
     where = f"GPUs {','.join(map(str, devices))}" if devices else "CPU/gloo"

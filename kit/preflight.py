@@ -207,8 +207,21 @@ def preflight(recipe_ref: str, overrides: list[str], gpu: str | None = None,
             api = HfApi()
         logged_in = _logged_in()
         checks += [check_resource(api, res, logged_in) for res in needed]
+    checks.append(check_tracker_package(recipe))
     checks.append(check_plan(recipe_ref, overrides, gpu))
     return checks
+
+
+def check_tracker_package(recipe) -> Check:
+    """The tracker `train.report_to` names is installed (the run refuses it before any work too)."""
+    from kit.errors import KitError
+    from kit.tracking import check_tracker
+
+    try:
+        check_tracker(recipe)
+    except KitError as exc:
+        return Check("missing", f"tracker {recipe.train.report_to}", str(exc))
+    return Check("ok", f"tracker: {recipe.train.report_to}")
 
 
 def main(argv: list[str] | None = None, api: HubApi | None = None) -> int:

@@ -168,6 +168,9 @@ def _terminate_as_interrupt(signum, frame) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if args.check:
+        if args.dry_run or args.fresh or args.stages or args.json:
+            print("error: --check runs only the preflight; drop --dry-run/--fresh/--stages/--json", file=sys.stderr)
+            return 2
         from kit.preflight import main as preflight
 
         gpus = [f"distributed.processes={args.gpus}"] if args.gpus else []

@@ -104,7 +104,7 @@ def test_everything_reachable_passes_and_checks_each_pinned_revision(capsys, mon
     out = capsys.readouterr().out
     assert ("dataset_info", GPQA, GPQA_REV) in api.calls and ("model_info", "Qwen/Qwen3-0.6B-Base", "main") in api.calls
     assert [c for c in api.calls if c[0] == "auth_check"] == [("auth_check", GPQA, "dataset")]  # only the gated one
-    assert out.count("\n  ok ") == 16 and "plan fits Tesla T4" in out
+    assert out.count("\n  ok ") == 17 and "plan fits Tesla T4" in out and "ok         tracker: none" in out
 
 
 def test_gated_without_access_names_the_page_to_accept_and_fails(capsys, monkeypatch):
@@ -114,7 +114,7 @@ def test_gated_without_access_names_the_page_to_accept_and_fails(capsys, monkeyp
     gated = [ln for ln in captured.out.splitlines() if ln.strip().startswith("gated")]
     assert len(gated) == 1 and GPQA in gated[0]
     assert f"accept the terms at https://huggingface.co/datasets/{GPQA}" in gated[0] and "log in" in gated[0]
-    assert "1 of 16 checks failed" in captured.err
+    assert "1 of 17 checks failed" in captured.err
 
 
 def test_missing_repository_and_revision_are_not_found(capsys, monkeypatch):

@@ -376,3 +376,33 @@ def test_kit_run_refuses_a_missing_tracker_before_any_work(monkeypatch, tmp_path
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1 and "wandb" in err
     assert not any(tmp_path.iterdir())
+
+
+def test_a_tracker_failure_at_the_report_stage_is_a_warning(monkeypatch, tmp_path, capsys):
+    """The report is written before the results go to the tracker; a tracker's login or network error there is one
+    warning line and the stage is done (a finished study is not failed by its tracker)."""
+    from types import SimpleNamespace
+
+    import kit.report
+    import kit.report.build
+    import kit.tracking
+
+    def down(recipe, run_dir):
+        raise ConnectionError("wandb: network is unreachable")
+
+    monkeypatch.setattr(kit.report.build, "build", lambda run_dir: {"report": "report.md", "plots": 3})
+    monkeypatch.setattr(kit.tracking, "log_results", down)
+    summary = kit.report.run_stage(SimpleNamespace(run_dir=tmp_path, recipe=_recipe("wandb")))
+    assert summary == {"report": "report.md", "plots": 3, "tracking_error": "wandb: network is unreachable"}
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and out.startswith("warning: results not logged to wandb")
+
+
+def test_preflight_names_a_missing_tracker(monkeypatch):
+    from kit.preflight import check_tracker_package
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(tracking.importlib.util, "find_spec", lambda m, *a: None if m == "wandb" else real(m, *a))
+    check = check_tracker_package(_recipe("wandb"))
+    assert not check.ok and "pip install wandb" in check.line()
+    assert check_tracker_package(_recipe("none")).ok
