@@ -18,6 +18,7 @@ $(STAMP): pyproject.toml requirements/cpu.txt
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH_INDEX) "$$(grep '^torch==' requirements/cpu.txt)"
 	$(PY) -m pip install -q -r requirements/cpu.txt
+	$(PY) -m pip uninstall -q -y kit 2>/dev/null || true  # this venv's editable install before the rename
 	$(PY) -m pip install -q --no-deps -e .
 	touch $(STAMP)
 
