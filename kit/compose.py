@@ -34,12 +34,28 @@ def check_names(recipe: Recipe, origin: str = "recipe") -> None:
             raise KitError(f"{origin}: eval.benchmarks: {exc}") from None
     from kit.registry import ARMS
 
+    _check_push_ids(recipe, origin)
     if not any(ARMS.get(a).needs for a in recipe.arms):
         return  # an audit builds no training data: its data section is never read
     try:
         data_source(recipe.data)  # the name, the source's own rules, rl_problems=all against its RL pool
     except KitError as exc:
         raise KitError(f"{origin}: {_data_key(exc)}") from None
+
+
+def _check_push_ids(recipe: Recipe, origin: str) -> None:
+    """Each adapter is pushed as <train.push_to_hub>-<arm>: a prefix the Hub would refuse is refused now, not after
+    training (the push checks it again, kit.train.common.push_adapter)."""
+    if not recipe.train.push_to_hub:
+        return
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    for arm in recipe.arms:
+        try:
+            validate_repo_id(f"{recipe.train.push_to_hub}-{arm}")
+        except HFValidationError as exc:
+            raise KitError(f"{origin}: 'train.push_to_hub' gives the repo id '{recipe.train.push_to_hub}-{arm}', "
+                           f"which the Hub refuses ({str(exc).splitlines()[0]})") from None
 
 
 def _data_key(exc: KitError) -> str:

@@ -143,3 +143,14 @@ def test_push_refuses_a_card_without_peft_front_matter(tmp_path, hub_calls):
     with pytest.raises(KitError, match="library_name: peft"):
         push_adapter(tmp_path, "me/x-sft")
     assert hub_calls == []
+
+
+def test_a_push_prefix_the_hub_refuses_is_refused_when_the_recipe_loads():
+    """train.push_to_hub is checked with the arm suffix at load time, before any training (not after hours)."""
+    from kit.compose import load_recipe
+    from kit.errors import KitError
+    from tests.conftest import ROOT
+
+    load_recipe(str(ROOT / "recipes" / "smoke.yaml"), ["train.push_to_hub=me/reasoning-kit"])
+    with pytest.raises(KitError, match="'me/bad name-sft', which the Hub refuses"):
+        load_recipe(str(ROOT / "recipes" / "smoke.yaml"), ["train.push_to_hub=me/bad name"])
