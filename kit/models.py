@@ -103,6 +103,18 @@ def build_tiny(model_cfg, cache_root: Path) -> Path:
     return out
 
 
+def cache_root(recipe) -> Path:
+    """Where the kit's built models live: $KIT_CACHE (runs and tests may share one), else <output_dir>/.cache. The
+    runner, the exports and the rollout server all find them here."""
+    return Path(os.environ.get("KIT_CACHE") or Path(recipe.output_dir) / ".cache")
+
+
+def recipe_tokenizer(recipe, root: Path):
+    """The recipe's tokenizer: a built model's own folder (built under `root` once), else the Hub's."""
+    path = resolve_path(recipe.model, root) if recipe.model.id in BUILT_IDS else None
+    return load_tokenizer(recipe.model, path)
+
+
 def resolve_path(model_cfg, cache_root: Path) -> str:
     """A local folder for the kit's built models (their provider builds it once), else the Hub id (or local path)
     as given."""

@@ -56,8 +56,9 @@ class Context:
         self.hw = hw
         self.plan = plan
         self.run_dir = run_dir
-        # built models (the tiny Qwen3) are shared by runs; KIT_CACHE moves them (tests share one)
-        self.cache_root = Path(os.environ.get("KIT_CACHE") or Path(recipe.output_dir) / ".cache")
+        from kit.models import cache_root
+
+        self.cache_root = cache_root(recipe)  # built models (the tiny Qwen3, the toy base), shared by runs
         self._tok = None
 
     @property
@@ -68,10 +69,9 @@ class Context:
 
     def tokenizer(self):
         if self._tok is None:
-            from kit.models import BUILT_IDS, load_tokenizer, resolve_path
+            from kit.models import recipe_tokenizer
 
-            path = resolve_path(self.recipe.model, self.cache_root) if self.recipe.model.id in BUILT_IDS else None
-            self._tok = load_tokenizer(self.recipe.model, path)
+            self._tok = recipe_tokenizer(self.recipe, self.cache_root)
         return self._tok
 
     def trainable_model(self):

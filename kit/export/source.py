@@ -28,23 +28,10 @@ class TrainingFiles:
     run_dir: Path | None  # the run folder, or None for a recipe
 
 
-def cache_root(recipe) -> Path:
-    """Where kit-built models live (the same rule as kit.run's Context)."""
-    return Path(os.environ.get("KIT_CACHE") or Path(recipe.output_dir) / ".cache")
-
-
-def tokenizer_for(recipe):
-    """The recipe's tokenizer, loaded as the data stage loads it (kit.run Context.tokenizer)."""
-    from kit.models import BUILT_IDS, load_tokenizer, resolve_path
-
-    path = resolve_path(recipe.model, cache_root(recipe)) if recipe.model.id in BUILT_IDS else None
-    return load_tokenizer(recipe.model, path)
-
-
 def model_path(recipe) -> str:
     """The base model as another trainer should load it: the Hub id (or local folder) of `model.id`, or the folder
     of a model the kit builds itself (the tiny random Qwen3)."""
-    from kit.models import BUILT_IDS, resolve_path
+    from kit.models import BUILT_IDS, cache_root, resolve_path
 
     if recipe.model.id in BUILT_IDS:
         return resolve_path(recipe.model, cache_root(recipe))
@@ -80,6 +67,7 @@ def from_recipe(path: Path, overrides: list[str]) -> TrainingFiles:
     that is removed afterwards."""
     from kit.compose import load_recipe
     from kit.data.train_sets import build, read_jsonl
+    from kit.models import cache_root, recipe_tokenizer
     from kit.plan import n_problems
 
     recipe = load_recipe(str(path), overrides)
@@ -87,7 +75,7 @@ def from_recipe(path: Path, overrides: list[str]) -> TrainingFiles:
         raise KitError(f"recipe {path} trains no arm (arms: {list(recipe.arms)}), so it has no training data to "
                        f"export; use a recipe with arms")
     with tempfile.TemporaryDirectory(prefix="kit-export-data-") as tmp:
-        build(recipe, tokenizer_for(recipe), n_problems(recipe), Path(tmp))
+        build(recipe, recipe_tokenizer(recipe, cache_root(recipe)), n_problems(recipe), Path(tmp))
         rl, sft = read_jsonl(Path(tmp) / "rl.jsonl"), read_jsonl(Path(tmp) / "sft.jsonl")
     return TrainingFiles(recipe, rl, sft, f"recipe {path}", None)
 

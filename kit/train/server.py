@@ -40,11 +40,10 @@ LOG_NAME = "rollout_server.log"  # in the GRPO arm's folder
 def model_source(recipe) -> tuple[str, str | None]:
     """(what the server loads, its revision): a kit-built model's local folder (built once by its provider, under
     the cache root kit.run.Context uses), else the Hub id at the recipe's revision."""
-    from kit.models import BUILT_IDS, resolve_path
+    from kit.models import BUILT_IDS, cache_root, resolve_path
 
     if recipe.model.id in BUILT_IDS:
-        cache_root = Path(os.environ.get("KIT_CACHE") or Path(recipe.output_dir) / ".cache")
-        return resolve_path(recipe.model, cache_root), None
+        return resolve_path(recipe.model, cache_root(recipe)), None
     return recipe.model.id, recipe.model.revision
 
 
