@@ -104,3 +104,29 @@ def test_run_check_is_the_preflight(capsys, tmp_path):
     assert main(["qwen3-14b", f"output_dir={tmp_path}", "--check", "--gpu", "t4"]) == 2
     out = capsys.readouterr().out  # the Hub is offline under the tests; the plan's line says why it does not fit
     assert "no fit     plan: this plan does not fit Tesla T4" in out and "lower sft.batch_size" in out
+
+
+def test_a_slow_model_build_is_reported_as_its_own_step(monkeypatch, capsys, tmp_path):
+    """A kit-built base (the toy's takes minutes) is built before the first stage and timed as [base], so its time
+    is not counted as the data stage's; a cached one (fast) prints nothing; a report-only run builds nothing."""
+    import time
+    from types import SimpleNamespace
+
+    import kit.models
+    from kit.compose import load_recipe
+    from kit.run import _prepare_built_model
+
+    calls = []
+
+    def slow(model_cfg, root):
+        calls.append(root)
+        time.sleep(1.1)
+        return str(root / "tiny")
+
+    monkeypatch.setattr(kit.models, "resolve_path", slow)
+    ctx = SimpleNamespace(recipe=load_recipe("smoke", []), cache_root=tmp_path)
+    _prepare_built_model(ctx, ["data", "train_sft"])
+    out = capsys.readouterr().out
+    assert out.startswith("[base] built 'tiny-random-qwen3' in 1.") and calls == [tmp_path]
+    _prepare_built_model(ctx, ["report"])
+    assert calls == [tmp_path] and capsys.readouterr().out == ""
