@@ -1,19 +1,22 @@
-"""`python -m kit.study RECIPE [key=value ...] [--seeds 0,1,2] [--fresh]`
+"""`python -m kit.study RECIPE [key=value ...] [--seeds 0,1,2 | --dev] [--fresh]`
 
-Runs one recipe for several seeds (each a normal, resumable run in outputs/<name>-seed<k>/) and writes a
-study report, outputs/<name>-study/study.md, that says whether the paper's qualitative finding is
-reproduced, and how strongly:
-  (1) transfer: the RL arm's TI on non-reasoning is above the off-policy SFT arm's;
-  (2) drift: the RL arm moves less from the base than the SFT arm (PCA shift, 1 - CKA, token KL).
-Each claim is checked seed by seed (paired: both arms share the seed's base and data) and summarised with
-a t-interval over seeds. The criteria are fixed here, before any result is seen.
+Runs one recipe for several seeds (each a normal, resumable run in outputs/<name>-seed<k>/) and writes a study report,
+outputs/<name>-study/study.md: (0) premise: did both compared arms learn math; (1) transfer: is the RL arm's TI above
+the off-policy SFT arm's; (2) drift: does the RL arm move less from the base (PCA shift, 1 - CKA, token KL). Each
+claim is checked seed by seed (paired: both arms share the seed's base and data) and summarised with a t-interval over
+seeds. Seeds, premise and criteria are pre-registered in the recipe's `study:` section: by default the study runs
+`study.seeds` (confirmatory); --dev `study.dev_seeds` (tuning, into outputs/<name>-dev-study); other seeds are
+marked exploratory.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
+import os
+import platform
 import statistics
 import sys
 import time
@@ -21,38 +24,103 @@ from pathlib import Path
 from typing import Any
 
 from kit.errors import KitError
+from kit.recipe.schema import StudyCfg
 
-# two-sided 95% t quantiles for n-1 degrees of freedom
-T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
+# what each measure is called in the report (study.json keeps the keys)
+LABELS = {"TI_other": "TI, other reasoning (%)", "TI_non": "TI, non-reasoning (%)",
+          "math_gain": "math gain (points)", "other_gain": "other-reasoning gain (points)",
+          "non_gain": "non-reasoning gain (points)", "pca_d": "PCA shift d", "one_minus_cka": "1 − CKA",
+          "token_kl": "token KL"}
+# (claim, measure, the paper's finding is RL above SFT)
+CLAIMS = [("transfer to non-reasoning", "TI_non", True), ("transfer to other reasoning", "TI_other", True),
+          ("non-reasoning gain", "non_gain", True), ("latent drift", "pca_d", False),
+          ("latent drift", "one_minus_cka", False), ("token drift", "token_kl", False)]
+MODES = {"confirmatory": "confirmatory: the pre-registered seeds",
+         "exploratory": "exploratory (not the pre-registered seeds)",
+         "development": "development seeds (tuning, not confirmatory)"}
+_SUP = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+PerSeed = dict[int, dict[str, dict[str, float]]]  # seed → arm → measure → value
 
 
-def _mean_ci(values: list[float]) -> tuple[float, float, float]:
-    vals = [v for v in values if v is not None and math.isfinite(v)]
-    if not vals:
-        return float("nan"), float("nan"), float("nan")
-    m = statistics.fmean(vals)
+def _mean_ci(values: list[float], ci: float = 0.95) -> tuple[float, float, float]:
+    """Mean and two-sided t-interval over the finite values."""
+    from scipy.stats import t
+
+    vals = [v for v in values if _finite(v)]
+    m = statistics.fmean(vals) if vals else math.nan
     if len(vals) < 2:
-        return m, float("nan"), float("nan")
-    half = T95.get(len(vals) - 1, 1.96) * statistics.stdev(vals) / math.sqrt(len(vals))
+        return m, math.nan, math.nan
+    half = float(t.ppf(0.5 + ci / 2, len(vals) - 1)) * statistics.stdev(vals) / math.sqrt(len(vals))
     return m, m - half, m + half
 
 
+def _finite(*vs: Any) -> bool:
+    return all(isinstance(v, (int, float)) and math.isfinite(v) for v in vs)
+
+
+def precision(half: float, values: list[float]) -> tuple[int, int]:
+    """(decimals, power of ten) that print an estimate at the precision of its interval: two significant digits
+    of the half-width; with no spread, three of the largest value. Tiny magnitudes get a power of ten instead of
+    a run of zeros."""
+    big = max((abs(v) for v in values if _finite(v)), default=0.0)
+    if _finite(half) and half > 0:
+        d = 1 - math.floor(math.log10(half))
+    elif big > 0:
+        d = 2 - math.floor(math.log10(big))
+    else:
+        return 0, 0
+    exp = math.floor(math.log10(big)) if big > 0 and d > 5 else 0
+    return max(0, d + exp), exp
+
+
+def num(v: float, d: int, exp: int = 0, signed: bool = False) -> str:
+    """`v` at `d` decimals (in units of 10**exp); what rounds to zero prints as 0, never -0.0 or -4.74e-15."""
+    if not _finite(v):
+        return "–"
+    text = f"{v / 10 ** exp:.{d}f}"
+    if float(text) == 0:
+        return f"{0:.{d}f}"
+    return ("+" + text) if signed and not text.startswith("-") else text
+
+
+def estimate(v: float, lo: float, hi: float, signed: bool = False, flat: str = "interval of zero width",
+             unit: bool = True, least: int = 0) -> str:
+    """"+12.3 [8.1, 16.5]" at the interval's precision; a zero-width interval is said in words, not printed
+    as "[0.0, 0.0]" beside an estimate it does not contain. `unit`: append a power of ten where one is used;
+    `least`: decimals at least (points keep the run report's one decimal, so -0.5 never prints as 0)."""
+    d, exp = precision((hi - lo) / 2 if _finite(lo, hi) else math.nan, [v, lo, hi])
+    d = max(d, least) if not exp else d
+    power = f"×10{str(exp).translate(_SUP)}" if exp and unit else ""
+    if not _finite(lo, hi):
+        return num(v, d, exp, signed) + power
+    if num(lo, d, exp) == num(hi, d, exp):
+        return f"{num(v, d, exp, signed)}{power} ({flat})"
+    return f"{num(v, d, exp, signed)} [{num(lo, d, exp)}, {num(hi, d, exp)}]{power}"
+
+
+def _pair(lo_hi: list[float | None] | None) -> tuple[float, float]:
+    lo, hi = lo_hi or (None, None)
+    return (math.nan if lo is None else float(lo)), (math.nan if hi is None else float(hi))
+
+
 def seed_metrics(run_dir: Path) -> dict[str, dict[str, float]]:
-    """Per arm: TI (v2) and drift measures of one finished run folder."""
+    """Per arm of a finished run: TI (v2) and math gain with the run report's intervals, gains, drift."""
     from kit.artefacts import Analysis, ProbeResults
 
     analysed = Analysis.read(run_dir)
     if analysed is None:
         raise KitError(f"{run_dir} has no analysis.json: its report stage has not run; rerun the study to finish it")
-    analysis = analysed.arms
     probed = ProbeResults.read(run_dir)
     probe = probed.as_dict() if probed else {"arms": {}}
     out: dict[str, dict[str, float]] = {}
-    for arm, a in analysis.items():
-        m = {"TI_other": a["ti_v2"]["TI_other"], "TI_non": a["ti_v2"]["TI_non"],
-             "math_gain": a["groups"].get("math", {}).get("gain", float("nan")),
-             "non_gain": a["groups"].get("non", {}).get("gain", float("nan")),
-             "other_gain": a["groups"].get("other", {}).get("gain", float("nan"))}
+    for arm, a in analysed.arms.items():
+        groups, v2 = a["groups"], a["ti_v2"]
+        m = {"TI_other": v2["TI_other"], "TI_non": v2["TI_non"]}
+        m.update({f"{g}_gain": groups.get(g, {}).get("gain", math.nan) for g in ("math", "non", "other")})
+        m["math_gain_lo"], m["math_gain_hi"] = _pair(groups.get("math", {}).get("gain_ci"))
+        m["math_gain_ci_level"] = float(a.get("settings", {}).get("ci", math.nan))
+        for k in ("TI_other", "TI_non"):
+            m[f"{k}_lo"], m[f"{k}_hi"] = _pair(v2.get(f"{k}_ci"))
         p = probe["arms"].get(arm, {})
         if p.get("pca"):
             m["pca_d"] = statistics.fmean(v["faithful"]["d"] for v in p["pca"].values())
@@ -64,36 +132,39 @@ def seed_metrics(run_dir: Path) -> dict[str, dict[str, float]]:
         if not m["math_gain"] > 0:
             # TI is transfer per unit of math gain (the paper's arms all gained on math); with no gain, or a
             # loss, the ratio has no meaning (its sign flips), so this seed says nothing about transfer
-            m["TI_other"] = m["TI_non"] = float("nan")
+            m.update(dict.fromkeys([f"TI_{g}{end}" for g in ("other", "non") for end in ("", "_lo", "_hi")], math.nan))
         out[arm] = m
     return out
 
 
 def stage_seconds(run_dir: Path) -> float:
-    """A run's compute time: the sum of its stages' own times from their manifests, so a study report
-    rebuilt later (every stage skipped) still states how long the seed took to run."""
+    """A run's compute time: its stages' own times (manifests), so a study rebuilt later still states it."""
     return sum(json.loads(m.read_text()).get("seconds", 0.0) for m in (run_dir / "manifests").glob("*.json")
                if not m.name.endswith(".started.json"))
 
 
-def verdict(diffs: list[float], higher_is_finding: bool) -> tuple[str, str]:
-    """(short verdict, detail) for per-seed differences RL - SFT."""
+def verdict(diffs: list[float], higher_is_finding: bool, ci: float = 0.95, weak_share: float = 0.5) -> tuple[str, str]:
+    """(short verdict, detail) for per-seed differences RL - SFT, by the rule of kit.recipe.schema.CriteriaCfg."""
     vals = [d for d in diffs if d is not None and math.isfinite(d)]
     if len(vals) < 2:
         return "undetermined", f"only {len(vals)} seed(s) with a defined value"
     sign = 1 if higher_is_finding else -1
     agree = sum(1 for d in vals if sign * d > 0)
-    m, lo, hi = _mean_ci(vals)
+    m, lo, hi = _mean_ci(vals, ci)
     excludes = (lo > 0) if higher_is_finding else (hi < 0)
     if agree == len(vals) and excludes:
         word = "reproduced"
-    elif agree > len(vals) / 2:
-        word = "weakly reproduced (same direction in most seeds, interval includes 0)" if not excludes else "reproduced"
+    elif agree > weak_share * len(vals):
+        word = "weakly reproduced (same direction in most seeds" + ("" if excludes else ", interval includes 0") + ")"
     elif agree == 0 and ((hi < 0) if higher_is_finding else (lo > 0)):
         word = "reversed"
     else:
         word = "not reproduced"
-    return word, f"RL − SFT per seed: {', '.join(f'{d:+.3g}' for d in vals)}; mean {m:+.3g} [95% t-CI {lo:+.3g}, {hi:+.3g}]; same direction as the paper in {agree}/{len(vals)} seeds"
+    d, exp = precision((hi - lo) / 2, vals + [m])
+    unit = f" ×10{str(exp).translate(_SUP)}" if exp else ""
+    return word, (f"RL − SFT per seed: {', '.join(num(v, d, exp, True) for v in vals)}{unit}; mean "
+                  f"{estimate(m, lo, hi, True, 'same in every seed')} ({100 * ci:g}% t-interval over seeds); same "
+                  f"direction as the paper in {agree}/{len(vals)} seeds")
 
 
 def compared_pair(arms: list[str]) -> tuple[str | None, str | None]:
@@ -104,77 +175,203 @@ def compared_pair(arms: list[str]) -> tuple[str | None, str | None]:
     return arm_of_role("rl", arms), arm_of_role("sft", arms)
 
 
-def write_report(name: str, seeds: list[int], per_seed: dict[int, dict[str, dict[str, float]]], out: Path,
-                 wall: dict[int, float], order: list[str] | None = None) -> dict[str, Any]:
-    """`order`: the recipe's arms (which arm of a role is compared when several share it); by default the arms
-    of the seeds' analyses, sorted."""
-    from kit.registry import ARMS
-    from kit.report import plots
+def premise(per_seed: PerSeed, seeds: list[int], arms: list[str], compared: list[str], study: StudyCfg) -> dict:
+    """Did the arms learn math? Per seed and arm: the math gain, the run report's interval, and whether it meets
+    the pre-registered rule; a seed holds the premise when every compared arm meets it."""
+    cells: dict[str, dict[int, dict[str, Any]]] = {}
+    for arm in arms:
+        cells[arm] = {}
+        for s in seeds:
+            m = per_seed[s].get(arm, {})
+            g, lo, hi = (m.get(k, math.nan) for k in ("math_gain", "math_gain_lo", "math_gain_hi"))
+            excl = _finite(lo, hi) and (lo > 0 or hi < 0)
+            ok = _finite(g) and g >= study.premise_min_gain and (excl or not study.premise_ci_excludes_0)
+            cells[arm][s] = {"gain": g, "ci": [lo, hi], "ci_excludes_0": excl, "ok": ok}
+    held = [s for s in seeds if compared and all(cells[a][s]["ok"] for a in compared)]
+    return {"arms": cells, "compared": compared, "held": held, "failed": [s for s in seeds if s not in held]}
 
+
+def premise_lines(p: dict[str, Any], seeds: list[int], study: StudyCfg) -> list[str]:
+    rule = f"a math gain of at least {study.premise_min_gain:g} points" + (
+        ", with the run report's interval of that gain excluding 0" if study.premise_ci_excludes_0 else "")
+    lines = ["## Premise: did both arms learn math?", "",
+             f"Pre-registered rule: in every seed, each compared arm ({', '.join(p['compared']) or 'none'}) has "
+             f"{rule}. Math gain in points over the base, with the run report's bootstrap interval "
+             "(outputs/<name>-seed<k>/report.md); ✓ meets the rule, ✗ does not.", "",
+             "| arm | " + " | ".join(f"seed {s}" for s in seeds) + " |", "|---|" + "---|" * len(seeds)]
+    for arm, row in p["arms"].items():
+        name = arm if arm in p["compared"] else f"{arm} (not compared)"
+        cells = [estimate(c["gain"], *c["ci"], True, least=1) + (" ✓" if c["ok"] else " ✗") for c in row.values()]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += ["", f"**Premise held in {len(p['held'])}/{len(seeds)} seeds.**"]
+    if p["failed"]:
+        lines += ["", f"The premise failed in seed(s) {', '.join(map(str, p['failed']))}: there the verdicts compare "
+                  "arms that did not both learn math. They are computed by the pre-registered criteria all the same."]
+    return lines
+
+
+def preregistered_lines(study: StudyCfg) -> list[str]:
+    import yaml
+
+    c = study.criteria
+    return ["## Pre-registered (the recipe's `study:` section, fixed before the confirmatory run)", "",
+            "```yaml", yaml.safe_dump({"study": dataclasses.asdict(study)}, sort_keys=False,
+                                      default_flow_style=None).rstrip(), "```", "",
+            f"Verdict rule, per claim on the per-seed differences RL − SFT: *reproduced* when the difference has the "
+            f"paper's sign in every seed and the {100 * c.ci:g}% t-interval over seeds excludes 0; *weakly "
+            f"reproduced* when it has the paper's sign in more than {100 * c.weak_share:g}% of the seeds; "
+            "*reversed* when it has the opposite sign in every seed with an interval excluding 0; otherwise *not "
+            "reproduced* (*undetermined* with fewer than 2 seeds that have a value)."]
+
+
+def machine() -> dict[str, Any]:
+    """The machine that ran the study: CPU kernels differ between CPU types, so a report names it."""
+    from kit.stages import versions
+
+    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
+    cpu = next((ln.split(":", 1)[1].strip() for ln in info.splitlines() if ln.startswith("model name")), "")
+    torch = sys.modules.get("torch")  # imported by the runs: its thread count is the one they used
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"cpu": cpu or platform.processor() or platform.machine() or "unknown", "logical_cpus": os.cpu_count(),
+            "cpus_usable": usable, "torch_threads": torch.get_num_threads() if torch else None,
+            "torch": versions().get("torch"), "python": platform.python_version()}
+
+
+def run_machine(run_dir: Path) -> dict[str, Any]:
+    """What a run's stage manifests record of the machine that ran it (so a study rebuilt elsewhere says so)."""
+    facts: dict[str, Any] = {}
+    for f in sorted((run_dir / "manifests").glob("*.json")):
+        m = {} if f.name.endswith(".started.json") else json.loads(f.read_text())
+        for key, value in (("hardware", m.get("hardware")), ("CPU", m.get("cpu")), ("torch", (m.get("versions") or
+                           {}).get("torch")), ("torch threads", m.get("torch_threads"))):
+            facts.setdefault(key, value) if value else None
+    return facts
+
+
+def machine_line(m: dict[str, Any]) -> str:
+    threads = f", {m['torch_threads']} torch threads" if m.get("torch_threads") else ""
+    seen = sorted({", ".join(str(v) if k == "hardware" else f"{k} {v}" for k, v in r.items())
+                   for r in (m.get("runs") or {}).values() if r})
+    return (f"Machine (this study command's): {m['cpu']}, {m['cpus_usable']} of {m['logical_cpus']} logical CPUs "
+            f"usable{threads}; torch {m.get('torch') or 'not installed'}, Python {m['python']}."
+            + (f" The runs' stage manifests record: {'; '.join(seen)}." if seen else ""))
+
+
+def measure_lines(per_seed: PerSeed, seeds: list[int], arms: list[str], ci: float) -> list[str]:
+    """Per arm and measure: each seed's value and the mean with its t-interval, at the interval's precision;
+    a measure that is exactly 0 in every seed gets a sentence instead of a row of zeros."""
+    lines = ["| arm | measure | " + " | ".join(f"seed {s}" for s in seeds) + f" | mean [{100 * ci:g}% interval] |",
+             "|---|---|" + "---|" * len(seeds) + "---|"]
+    zero: dict[str, list[str]] = {}
+    for arm in arms:
+        for k, label in LABELS.items():
+            vals = [per_seed[s].get(arm, {}).get(k, math.nan) for s in seeds]
+            if not any(_finite(v) for v in vals):
+                continue
+            if all(_finite(v) and v == 0 for v in vals):
+                zero.setdefault(arm, []).append(label)
+                continue
+            m, lo, hi = _mean_ci(vals, ci)
+            d, exp = precision((hi - lo) / 2 if _finite(lo, hi) else math.nan, vals + [m])
+            unit = f" (×10{str(exp).translate(_SUP)})" if exp else ""
+            lines.append(f"| {arm} | {label}{unit} | " + " | ".join(num(v, d, exp) for v in vals) +
+                         f" | {estimate(m, lo, hi, flat='same in every seed', unit=False)} |")
+    for arm, labels in zero.items():
+        lines += ["", f"`{arm}`: {', '.join(labels)} {'is' if len(labels) == 1 else 'are'} exactly 0 in every "
+                  "seed: the arm left the model unchanged on these measures (e.g. an on-policy arm that accepted no "
+                  "samples trains on nothing), so they are not tabled."]
+    return lines
+
+
+def claim_lines(per_seed: PerSeed, seeds: list[int], rl: str, sft: str,
+                study: StudyCfg, findings: dict[str, Any]) -> list[str]:
+    from kit.registry import ARMS
+
+    lines = [f"Compared: RL = `{rl}` ({ARMS.get(rl).label}), SFT = `{sft}` ({ARMS.get(sft).label}): the "
+             "run's arms whose registered roles are 'rl' and 'sft'.", "", "| claim | verdict | evidence |",
+             "|---|---|---|"]
+    c = study.criteria
+    for claim, key, higher in CLAIMS:
+        title = f"{claim}: {LABELS[key]}, RL {'>' if higher else '<'} SFT"
+        diffs = [per_seed[s].get(rl, {}).get(key, math.nan) - per_seed[s].get(sft, {}).get(key, math.nan)
+                 for s in seeds]
+        word, detail = verdict(diffs, higher, c.ci, c.weak_share)
+        if key.startswith("TI_"):
+            # beside the verdict: how many seeds' TIs the run reports themselves call conclusive
+            ok = {arm: sum(per_seed[s].get(arm, {}).get("ti_conclusive", 0.0) for s in seeds) for arm in (rl, sft)}
+            detail += (f"; TI conclusive by the run reports' test in {ok[rl]:.0f}/{len(seeds)} seeds for RL, "
+                       f"{ok[sft]:.0f}/{len(seeds)} for SFT")
+        findings[key] = {"claim": title, "verdict": word, "diffs": diffs}
+        lines.append(f"| {title} | **{word}** | {detail} |")
+    return lines + ["", "TI divides by the math gain: where an arm did not gain on math (≤ 0 points) its TI is left "
+                    "undefined and the seed out of the two TI claims (the non-reasoning gain claim does not need it)."]
+
+
+def write_report(name: str, seeds: list[int], per_seed: PerSeed, out: Path,
+                 wall: dict[int, float], order: list[str] | None = None, study: StudyCfg | None = None,
+                 mode: str = "confirmatory", host: dict[str, Any] | None = None) -> dict[str, Any]:
+    """`order`: the recipe's arms (which arm of a role is compared when several share it); by default the arms
+    of the seeds' analyses, sorted. `study`: the recipe's pre-registration; `mode`: a key of MODES."""
+    study = study or StudyCfg()
+    host = host or machine()
     out.mkdir(parents=True, exist_ok=True)
     arms = sorted({a for s in per_seed.values() for a in s})
     present = [a for a in (order or []) if a in arms] + [a for a in arms if a not in (order or [])]
     rl, sft = compared_pair(present)
-    keys = ["TI_other", "TI_non", "math_gain", "other_gain", "non_gain", "pca_d", "one_minus_cka", "token_kl"]
-    lines = [f"# Study: {name}, seeds {', '.join(map(str, seeds))}", "",
+    prem = premise(per_seed, seeds, present, [a for a in (rl, sft) if a is not None], study)
+    lines = [f"# Study: {name}, seeds {', '.join(map(str, seeds))} — {MODES[mode]}", "", machine_line(host), "",
+             *premise_lines(prem, seeds, study), "",
+             "## Measures per seed", "",
              "Each seed is a full run (its own report: outputs/<name>-seed<k>/report.md). Values per seed, then the "
-             "mean with a 95% t-interval over seeds.", "",
-             "| arm | measure | " + " | ".join(f"seed {s}" for s in seeds) + " | mean [95% CI] |",
-             "|---|---|" + "---|" * len(seeds) + "---|"]
-    for arm in arms:
-        for k in keys:
-            vals = [per_seed[s].get(arm, {}).get(k, float("nan")) for s in seeds]
-            if all(not math.isfinite(v) for v in vals):
-                continue
-            m, lo, hi = _mean_ci(vals)
-            lines.append(f"| {arm} | {k} | " + " | ".join(f"{v:.3g}" for v in vals) + f" | {m:.3g} [{lo:.3g}, {hi:.3g}] |")
+             f"mean with a {100 * study.criteria.ci:g}% t-interval over seeds, each at the precision of its interval.",
+             "", *measure_lines(per_seed, seeds, present, study.criteria.ci), "",
+             "## Is the paper's finding reproduced?", ""]
     findings: dict[str, Any] = {}
     if rl is not None and sft is not None:
-        checks = [("transfer to non-reasoning: TI_non(RL) > TI_non(SFT)", "TI_non", True),
-                  ("transfer to other reasoning: TI_other(RL) > TI_other(SFT)", "TI_other", True),
-                  ("non-reasoning gain (points): RL > SFT", "non_gain", True),
-                  ("latent drift: PCA shift d(RL) < d(SFT)", "pca_d", False),
-                  ("latent drift: 1 - CKA(RL) < 1 - CKA(SFT)", "one_minus_cka", False),
-                  ("token drift: KL(RL) < KL(SFT)", "token_kl", False)]
-        lines += ["", "## Is the paper's finding reproduced?", "",
-                  "Criteria fixed before running: a claim is *reproduced* when RL − SFT has the paper's sign in every "
-                  "seed and the 95% t-interval over seeds excludes 0; *weakly reproduced* when the sign agrees in most "
-                  "seeds; *reversed* when it has the opposite sign in every seed with an interval excluding 0.", "",
-                  f"Compared: RL = `{rl}` ({ARMS.get(rl).label}), SFT = `{sft}` ({ARMS.get(sft).label}): the "
-                  "run's arms whose registered roles are 'rl' and 'sft'.", "",
-                  "| claim | verdict | evidence |", "|---|---|---|"]
-        for title, key, higher in checks:
-            diffs = [per_seed[s].get(rl, {}).get(key, float("nan")) - per_seed[s].get(sft, {}).get(key, float("nan"))
-                     for s in seeds]
-            word, detail = verdict(diffs, higher)
-            if key.startswith("TI_"):
-                # the verdict stands as the fixed criteria give it; beside it, how many seeds' TIs the run
-                # reports themselves call conclusive (a math gain whose interval excludes 0, see report.md)
-                ok = {arm: sum(per_seed[s].get(arm, {}).get("ti_conclusive", 0.0) for s in seeds) for arm in (rl, sft)}
-                detail += (f"; TI conclusive by the run reports' test in {ok[rl]:.0f}/{len(seeds)} seeds for RL, "
-                           f"{ok[sft]:.0f}/{len(seeds)} for SFT")
-            findings[key] = {"claim": title, "verdict": word, "diffs": diffs}
-            lines.append(f"| {title} | **{word}** | {detail} |")
-        lines += ["", "TI divides by the math gain; where an arm did not gain on math (gain <= 0 points) its TI is "
-                  "left undefined for that seed and the seed is left out of the two TI claims (the gains in points are "
-                  "shown above: the non-reasoning gain claim does not depend on it)."]
+        if prem["failed"]:
+            lines += [f"**Read with care:** the premise failed in seed(s) {', '.join(map(str, prem['failed']))}, "
+                      "so these verdicts compare arms that did not both learn math there.", ""]
+        lines += claim_lines(per_seed, seeds, rl, sft, study, findings)
     else:
         missing = " and ".join(f"no arm with role '{role}'" for role, arm in (("rl", rl), ("sft", sft)) if arm is None)
-        lines += ["", "## Is the paper's finding reproduced?", "",
-                  f"Not checked: the runs have {missing} (arms: {', '.join(arms) or 'none'}); the study compares "
+        lines += [f"Not checked: the runs have {missing} (arms: {', '.join(arms) or 'none'}); the study compares "
                   "the arm registered with role 'rl' against the one with role 'sft'."]
-    lines += ["", "Time per seed (sum of its stages' times): " + ", ".join(f"seed {s} {wall.get(s, float('nan')):.0f} s"
-                                                                   for s in seeds)]
+    lines += ["", *preregistered_lines(study), "",
+              "Time per seed (sum of its stages' times): " + ", ".join(f"seed {s} {num(wall.get(s, math.nan), 0)} s"
+                                                                     for s in seeds)]
+    lines += ["", *plot_lines(per_seed, seeds, rl, sft, out, name)]
+    (out / "study.md").write_text("\n".join(lines) + "\n")
+    record = {"seeds": seeds, "mode": mode, "title": MODES[mode], "preregistered": dataclasses.asdict(study),
+              "machine": host, "premise": prem, "per_seed": per_seed, "findings": findings,
+              "compared": {"rl": rl, "sft": sft}}
+    (out / "study.json").write_text(json.dumps(record, indent=1, default=float))
+    return findings
+
+
+def plot_lines(per_seed: PerSeed, seeds: list[int], rl: str | None, sft: str | None, out: Path,
+               name: str) -> list[str]:
+    from kit.report import plots
+
     pts = {f"{arm} s{s}": per_seed[s][arm] for s in seeds for arm in per_seed[s]}
     ti_points = {k: {"TI_other": v["TI_other"], "TI_non": v["TI_non"], "TI_other_ci": [v["TI_other"]] * 2,
                      "TI_non_ci": [v["TI_non"]] * 2} for k, v in pts.items()}
     plots.ti_scatter(ti_points, out / "ti_by_seed.png")
-    lines += ["", "![TI by seed](ti_by_seed.png)", ""]
-    (out / "study.md").write_text("\n".join(lines) + "\n")
-    (out / "study.json").write_text(json.dumps({"seeds": seeds, "per_seed": per_seed, "findings": findings,
-                                                "compared": {"rl": rl, "sft": sft}},
-                                               indent=1, default=float))
-    return findings
+    return ["![TI by seed](ti_by_seed.png)", ""]
+
+
+def study_mode(explicit: list[int] | None, dev: bool, study: StudyCfg) -> tuple[list[int], str]:
+    """(seeds, mode): the pre-registered seeds by default; --dev the tuning seeds; other seeds are exploratory."""
+    if dev:
+        if explicit is not None:
+            raise KitError("give --dev or --seeds, not both: --dev runs the recipe's study.dev_seeds")
+        if not study.dev_seeds:
+            raise KitError("--dev: the recipe's study.dev_seeds is empty; list the seeds used for tuning there")
+        return list(study.dev_seeds), "development"
+    if explicit is None:
+        return list(study.seeds), "confirmatory"
+    if not explicit:
+        raise KitError("--seeds is empty; give seeds like --seeds 0,1,2")
+    return explicit, "confirmatory" if sorted(explicit) == sorted(study.seeds) else "exploratory"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -184,31 +381,36 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m kit.study", description=__doc__.splitlines()[0])
     ap.add_argument("recipe")
     ap.add_argument("overrides", nargs="*")
-    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--seeds", default=None, help="default: the recipe's study.seeds (pre-registered)")
+    ap.add_argument("--dev", action="store_true", help="run the recipe's study.dev_seeds (tuning)")
     ap.add_argument("--fresh", action="store_true")
     args = ap.parse_args(sys.argv[1:] if argv is None else argv)
     try:
-        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+        explicit = None if args.seeds is None else [int(s) for s in args.seeds.split(",") if s.strip()]
         base = load_recipe(args.recipe, args.overrides)
+        seeds, mode = study_mode(explicit, args.dev, base.study)
     except (KitError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     wall: dict[int, float] = {}
-    per_seed: dict[int, dict[str, dict[str, float]]] = {}
+    per_seed: PerSeed = {}
+    host: dict[str, Any] = {"runs": {}}
     for s in seeds:
         name = f"{base.name}-seed{s}"
         t0 = time.time()
         print(f"=== seed {s}: {Path(base.output_dir) / name} ===", flush=True)
-        rc = run_main([args.recipe, *args.overrides, f"seed={s}", f"run_name={name}"] + (["--fresh"] if args.fresh else []))
+        rc = run_main([args.recipe, *args.overrides, f"seed={s}", f"run_name={name}", *(["--fresh"] * args.fresh)])
         if rc != 0:
             return rc
         wall[s] = stage_seconds(Path(base.output_dir) / name) or time.time() - t0
         per_seed[s] = seed_metrics(Path(base.output_dir) / name)
-    out = Path(base.output_dir) / f"{base.name}-study"
-    findings = write_report(base.name, seeds, per_seed, out, wall, order=list(base.arms))
+        host["runs"][s] = run_machine(Path(base.output_dir) / name)
+    out = Path(base.output_dir) / (f"{base.name}-dev-study" if mode == "development" else f"{base.name}-study")
+    findings = write_report(base.name, seeds, per_seed, out, wall, order=list(base.arms), study=base.study, mode=mode,
+                            host=machine() | host)
     for f in findings.values():
         print(f"{f['claim']}: {f['verdict']}")
-    print(f"study report: {out / 'study.md'}")
+    print(f"study report: {out / 'study.md'} ({MODES[mode]})")
     return 0
 
 

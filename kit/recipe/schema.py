@@ -263,6 +263,47 @@ class ReportCfg:
 
 
 @dataclass
+class CriteriaCfg:
+    """The verdict rule of the multi-seed study (kit/study.py), applied to each claim's per-seed differences RL - SFT:
+    *reproduced* = the paper's sign in every seed and the t-interval over seeds excludes 0; *weakly reproduced* = the
+    paper's sign in more than `weak_share` of the seeds; *reversed* = the opposite sign in every seed and the interval
+    excludes 0; otherwise *not reproduced* (fewer than 2 seeds with a value: undetermined)."""
+
+    ci: float = knob(0.95, lo=0.5, hi=0.999, help="level of the t-interval over seeds")
+    weak_share: float = knob(0.5, lo=0.0, hi=0.99, help="'weakly reproduced': the paper's sign in more than this "
+                                                        "share of the seeds")
+
+
+@dataclass
+class StudyCfg:
+    """The multi-seed study's pre-registration (`python -m kit.study`): which seeds confirm, which tune, and the rules
+    fixed before the confirmatory run. Not a training setting: no stage hashes it (kit/stages.py hashes only the keys
+    a stage declares), so writing or changing it never makes a finished run stale."""
+
+    seeds: list[int] = knob(factory=lambda: [0, 1, 2], help="the confirmatory seeds (`python -m kit.study` default)")
+    dev_seeds: list[int] = knob(factory=list, help="seeds used for tuning (`--dev`); disjoint from `seeds`")
+    premise_min_gain: float = knob(10.0, lo=0.0, help="premise: each compared arm's math gain (points) is at least "
+                                                     "this in every seed")
+    premise_ci_excludes_0: bool = knob(True, help="premise: and the run report's interval of that gain excludes 0")
+    criteria: CriteriaCfg = knob(factory=CriteriaCfg)
+
+    def __post_init__(self) -> None:
+        for key in ("seeds", "dev_seeds"):
+            values = getattr(self, key)
+            bad = [s for s in values if not isinstance(s, int) or isinstance(s, bool) or not 0 <= s <= SEED_MAX]
+            if bad:
+                raise KitError(f"'study.{key}' holds {bad}: seeds are integers from 0 to {SEED_MAX}")
+            if len(set(values)) != len(values):
+                raise KitError(f"'study.{key}' lists a seed twice: {values}")
+        if not self.seeds:
+            raise KitError("'study.seeds' is empty; list the confirmatory seeds (e.g. [0, 1, 2, 3, 4])")
+        shared = sorted(set(self.seeds) & set(self.dev_seeds))
+        if shared:
+            raise KitError(f"'study.dev_seeds' shares seed(s) {shared} with 'study.seeds': a seed used for tuning "
+                           f"cannot confirm; pick dev seeds outside {self.seeds}")
+
+
+@dataclass
 class Recipe:
     name: str = knob("run")
     run_name: Optional[str] = knob(None, help="folder under output_dir; default = name")
@@ -283,6 +324,8 @@ class Recipe:
     eval: EvalCfg = knob(factory=EvalCfg)
     probe: ProbeCfg = knob(factory=ProbeCfg)
     report: ReportCfg = knob(factory=ReportCfg)
+    study: StudyCfg = knob(factory=StudyCfg, help="the multi-seed study's pre-registration (kit/study.py); hashed "
+                                                  "by no stage")
     # sections owned by registered arms (Arm.section, schema Arm.config), written at the top level of the file
     # (`dpo:` for a DPO arm) and read as attributes (`recipe.dpo.beta`); filled by kit.recipe.load
     arm_sections: dict[str, Any] = field(default_factory=dict, repr=False, compare=True)
