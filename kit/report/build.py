@@ -6,7 +6,6 @@ arms/*/train_log.jsonl. Writes: analysis.json (bootstrap TI and tests), report.m
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -17,19 +16,10 @@ from kit.groups import GROUPS
 from kit.report import deviations
 from kit.report.figures import make_figures
 from kit.report.html import markdown_to_html
+from kit.report.readable import ci, est, fixed, machine, num, pct, reason, shifted, verdict
 from kit.artefacts import Analysis, EvalResults, ProbeResults
 
 GROUP_NAME = {"math": "Math", "other": "Other reasoning", "non": "Non-reasoning"}
-
-
-def _pct(x: float | None, digits: int = 1) -> str:
-    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
-
-
-def _ci(lo_hi: list[float] | None) -> str:
-    if not lo_hi or any(v is None or (isinstance(v, float) and math.isnan(v)) for v in lo_hi):
-        return ""
-    return f" [{lo_hi[0]:.1f}, {lo_hi[1]:.1f}]"
 
 
 def analyse(run_dir: Path, recipe: dict[str, Any], scores: dict[str, Any], per_item: dict[str, Any]) -> dict[str, Any]:
@@ -72,14 +62,14 @@ def _score_table(scores: dict[str, Any], analysis: dict[str, Any], models: list[
             cells = []
             for m in models:
                 s = scores.get(m, {}).get(b, {}).get("scores", {}).get(col)
-                ci = ""
+                band = ""
                 if col == info["primary"] and m != "base" and m in analysis and b in analysis[m]["benchmarks"]:
-                    ci = _ci(analysis[m]["benchmarks"][b].get("model_ci"))
+                    band = ci(analysis[m]["benchmarks"][b].get("model_ci"))
                 elif col == info["primary"] and m == "base" and analysis:
                     first = next(iter(analysis.values()))
                     if b in first["benchmarks"]:
-                        ci = _ci(first["benchmarks"][b].get("base_ci"))
-                cells.append(f"{_pct(100 * s) if s is not None else '–'}{ci}")
+                        band = ci(first["benchmarks"][b].get("base_ci"))
+                cells.append(f"{pct(100 * s) if s is not None else '–'}{band}")
             label = f"{col} (primary)" if col == info["primary"] else f"{col} (paper's code)"
             lines.append(f"| {info['group']} | {b} | {label} | " + " | ".join(cells) + f" | {info['n_items']} |")
     return lines
@@ -92,24 +82,24 @@ def _group_table(scores: dict[str, Any], analysis: dict[str, Any], models: list[
         for m in models:
             vals = [100 * v["scores"][v["primary"]] for v in scores.get(m, {}).values()
                     if v["group"] == g and v["primary"] in v["scores"]]
-            ci = ""
+            band = ""
             if m != "base" and m in analysis and g in analysis[m]["groups"]:
-                ci = _ci(analysis[m]["groups"][g]["model_avg_ci"])
-            cells.append((f"{sum(vals) / len(vals):.1f}" if vals else "–") + ci)
+                band = ci(analysis[m]["groups"][g]["model_avg_ci"])
+            cells.append(pct(sum(vals) / len(vals) if vals else None) + band)
         lines.append(f"| {GROUP_NAME[g]} | " + " | ".join(cells) + " |")
     return lines
 
 
 def _ti_table(analysis: dict[str, Any]) -> list[str]:
-    lines = ["| arm | TI_other v2 | TI_non v2 | TI_other v1 | TI_non v1 | math gain (pts) | conclusive? |",
+    lines = ["| arm | TI other (v2) | TI non (v2) | TI other (v1) | TI non (v1) | math gain (pts) | conclusive? |",
              "|---|---|---|---|---|---|---|"]
     for arm, a in analysis.items():
         v2, v1 = a["ti_v2"], a["ti_v1"]
         gain = a["groups"].get("math", {})
-        verdict = "no: " + ", ".join(a["inconclusive_reasons"]) if a["inconclusive"] else "yes"
-        lines.append(f"| {arm} | {_pct(v2['TI_other'])}{_ci(v2['TI_other_ci'])} | {_pct(v2['TI_non'])}{_ci(v2['TI_non_ci'])} "
-                     f"| {_pct(v1['TI_other'])}{_ci(v1['TI_other_ci'])} | {_pct(v1['TI_non'])}{_ci(v1['TI_non_ci'])} "
-                     f"| {_pct(gain.get('gain'))}{_ci(gain.get('gain_ci'))} | {verdict} |")
+        conclusive = "no: " + "; ".join(reason(r) for r in a["inconclusive_reasons"]) if a["inconclusive"] else "yes"
+        lines.append(f"| {arm} | {pct(v2['TI_other'])}{ci(v2['TI_other_ci'])} | {pct(v2['TI_non'])}{ci(v2['TI_non_ci'])} "
+                     f"| {pct(v1['TI_other'])}{ci(v1['TI_other_ci'])} | {pct(v1['TI_non'])}{ci(v1['TI_non_ci'])} "
+                     f"| {pct(gain.get('gain'))}{ci(gain.get('gain_ci'))} | {conclusive} |")
     return lines
 
 
@@ -132,7 +122,7 @@ def _paper_section(recipe: dict[str, Any], scores: dict[str, Any], analysis: dic
         cells = []
         for m in models:
             ours = scores[m][b]["scores"].get(scores[m][b]["primary"])
-            cells += [_pct(PAPER_ROWS[rows[m]].get(b)), _pct(100 * ours if ours is not None else None)]
+            cells += [pct(PAPER_ROWS[rows[m]].get(b)), pct(100 * ours if ours is not None else None)]
         lines.append(f"| {b} | " + " | ".join(cells) + " |")
     base_row = rows.get("base")
     lines += ["", "| model | published TI other / non | recomputed from the paper's scores (v2) | this run (v2) |",
@@ -146,45 +136,95 @@ def _paper_section(recipe: dict[str, Any], scores: dict[str, Any], analysis: dic
         if base_row:
             common = {b: g for b, g in groups.items() if b in PAPER_ROWS[base_row] and b in PAPER_ROWS[rows[m]]}
             t = ti_v2({b: PAPER_ROWS[base_row][b] for b in common}, {b: PAPER_ROWS[rows[m]][b] for b in common}, common)
-            recomputed = f"{_pct(t['TI_other'])} / {_pct(t['TI_non'])}"
+            recomputed = f"{pct(t['TI_other'])} / {pct(t['TI_non'])}"
         ours = analysis.get(m, {}).get("ti_v2", {})
         lines.append(f"| {m} ({rows[m]}) | {f'{pub[0]} / {pub[1]}' if pub else '–'} | {recomputed} "
-                     f"| {_pct(ours.get('TI_other'))} / {_pct(ours.get('TI_non'))} |")
+                     f"| {pct(ours.get('TI_other'))} / {pct(ours.get('TI_non'))} |")
     lines += ["", "The published TI values cannot be reproduced from the paper's own per-benchmark scores with its "
               "stated formula (see the kit's reference notes); both are shown.", ""]
+    return lines
+
+
+def _pca_lines(arms: dict[str, Any]) -> list[str]:
+    lines = ["PCA shift d (the paper's faithful mode: left padding, pad positions in the mean, uncentered "
+             "projection on the base's PCs, all layers) and the corrected mode (masked mean), per benchmark:", "",
+             "| arm | benchmark | d faithful | d corrected |", "|---|---|---|---|"]
+    for arm, a in arms.items():
+        for b, p in a.get("pca", {}).items():
+            lines.append(f"| {arm} | {b} | {est(p['faithful']['d'], p['faithful'].get('d_ci'))} "
+                         f"| {est(p['corrected']['d'], p['corrected'].get('d_ci'))} |")
+    return lines
+
+
+def _drift_lines(arms: dict[str, Any]) -> list[str]:
+    lines = ["Linear probe (trained on the base's features to tell the three task groups apart, applied "
+             "unchanged to each arm) and linear CKA, averaged over layers:", "",
+             "| model | probe accuracy drop | 1 - CKA |", "|---|---|---|"]
+    base_accs = []
+    for arm, a in arms.items():
+        for name, block in [(arm, a)] + ([(f"{arm} random-LoRA control", a["control"])] if a.get("control") else []):
+            pr, ck = block.get("probe"), block.get("cka")
+            drop = sum(pr["drop"]) / len(pr["drop"]) if pr else None
+            one_minus = 1 - sum(ck["cka"]) / len(ck["cka"]) if ck else None
+            base_accs += list(pr.get("base_acc") or []) if pr else []
+            lines.append(f"| {name} | {num(drop)} | {num(one_minus)} |")
+    if base_accs and min(base_accs) >= 0.999:
+        lines += ["", "The base's probe already tells the three groups apart perfectly at every layer: a drop of 0 "
+                  "says they stay separable in the arm, not that nothing moved (1 - CKA measures the movement)."]
+    return lines
+
+
+def _token_lines(arms: dict[str, Any]) -> list[str]:
+    lines = ["Token shift on each arm's own generations (teacher-forced through base and arm):", "",
+             "| arm | benchmark | paper's log-ratio | exact KL | mean rank shift | arm top-1 share | tokens "
+             "| tokens the arm now ranks first (count) |", "|---|---|---|---|---|---|---|---|"]
+    for arm, a in arms.items():
+        for b, t in a.get("tokens", {}).items():
+            lines.append(f"| {arm} | {b} | {num(t['paper_kl'])} | {num(t['kl'])} | {num(t['rank_shift_mean'])} "
+                         f"| {fixed(t.get('arm_top1_rate'), 2)} | {t['n_tokens']} | {shifted(t)} |")
+    lines += ["", "Arm top-1 share: how often the scored token is the arm's own first choice; on greedy "
+              "generations it should be ~1 (a check that the scored tokens are the generated ones). The last "
+              "column lists the generated tokens that are the arm's first choice where the base ranked another "
+              "token first, most frequent first (␣ is a space); 'none' means base and arm agree on every one."]
     return lines
 
 
 def _latent_section(probe: dict[str, Any] | None) -> tuple[list[str], dict[str, Any]]:
     if not probe:
         return ["Latent and token shift were not measured (probe disabled or not run)."], {}
-    lines = ["PCA shift d (the paper's faithful mode: left padding, pad positions in the mean, uncentered "
-             "projection on the base's PCs, all layers) and the corrected mode (masked mean), per benchmark:", "",
-             "| arm | benchmark | d faithful | d corrected |", "|---|---|---|---|"]
-    for arm, a in probe["arms"].items():
-        for b, p in a.get("pca", {}).items():
-            lines.append(f"| {arm} | {b} | {p['faithful']['d']:.4g}{_ci(p['faithful'].get('d_ci'))} "
-                         f"| {p['corrected']['d']:.4g}{_ci(p['corrected'].get('d_ci'))} |")
-    lines += ["", "Linear probe (trained on the base's features to tell the three task groups apart, applied "
-              "unchanged to each arm) and linear CKA, averaged over layers:", "",
-              "| model | probe accuracy drop | 1 - CKA |", "|---|---|---|"]
-    for arm, a in probe["arms"].items():
-        for name, block in [(arm, a)] + ([(f"{arm} random-LoRA control", a["control"])] if a.get("control") else []):
-            pr, ck = block.get("probe"), block.get("cka")
-            drop = sum(pr["drop"]) / len(pr["drop"]) if pr else float("nan")
-            one_minus = 1 - sum(ck["cka"]) / len(ck["cka"]) if ck else float("nan")
-            lines.append(f"| {name} | {drop:.4f} | {one_minus:.4g} |")
-    tok_lines = ["Token shift on each arm's own generations (teacher-forced through base and arm):", "",
-                 "| arm | benchmark | paper's log-ratio | exact KL | mean rank shift | arm top-1 share | tokens | most-shifted tokens |",
-                 "|---|---|---|---|---|---|---|---|"]
-    for arm, a in probe["arms"].items():
-        for b, t in a.get("tokens", {}).items():
-            top = ", ".join(f"`{tok!s}`" for tok, _ in t.get("top_shifted", [])[:5])
-            tok_lines.append(f"| {arm} | {b} | {t['paper_kl']:.4g} | {t['kl']:.4g} | {t['rank_shift_mean']:.3g} "
-                             f"| {t.get('arm_top1_rate', float('nan')):.2f} | {t['n_tokens']} | {top} |")
-    tok_lines += ["", "Arm top-1 share: how often the scored token is the arm's own first choice; on greedy "
-                  "generations it should be ~1 (a check that the scored tokens are the generated ones)."]
-    return lines + [""] + tok_lines, probe
+    arms = probe["arms"]
+    return _pca_lines(arms) + [""] + _drift_lines(arms) + [""] + _token_lines(arms), probe
+
+
+def _same_as_base(per_item: dict[str, Any], scores: dict[str, Any], arm: str, group: str) -> bool:
+    """Every item of the group's benchmarks scores exactly as the base's (primary column), item by item."""
+    benches = [b for b, v in scores["base"].items() if v["group"] == group]
+    col = {b: scores["base"][b]["primary"] for b in benches}
+    rows = [(per_item["base"].get(b, {}), per_item.get(arm, {}).get(b, {})) for b in benches]
+    return bool(benches) and all(set(base) == set(mine) and all(base[i].get(col[b]) == mine[i].get(col[b])
+                                                                 for i in base) for b, (base, mine) in zip(benches, rows))
+
+
+def _zero_notes(scores: dict[str, Any], per_item: dict[str, Any], analysis: dict[str, Any],
+                manifests: dict[str, Any]) -> list[str]:
+    """A sentence for each figure that is zero by construction, so nobody reads it as a finding: an arm that
+    never trained (an on-policy arm that accepted no sample) and groups an arm answers exactly as the base."""
+    notes = []
+    for arm in analysis:
+        summary = manifests.get(f"train_{arm}", {}).get("summary") or {}
+        if summary.get("accepted") == 0:
+            notes.append(f"**{arm}** accepted none of its {summary.get('samples', '?')} sampled answers, so it never "
+                         "trained: it is the base model, and its gains, TI and shift are 0 (or undefined) by "
+                         "construction, not a finding.")
+        same = [g for g in GROUPS if _same_as_base(per_item, scores, arm, g)]
+        if same:
+            names = "every" if len(same) == len(GROUPS) else "every " + " and ".join(GROUP_NAME[g].lower() for g in same)
+            other = [GROUP_NAME[g].lower() for g in same if g != "math"]
+            ti = (" TI divides by the math gain, so it is undefined, not a finding." if "math" in same else
+                  f" So is its TI for {' and '.join(other)}.")
+            notes.append(f"**{arm}** answers {names} item exactly as the base does: those gains are 0 with a "
+                         "zero-width interval by construction (no bootstrap resample can differ)." + ti)
+    return ["", "Zero by construction:", "", *(f"- {n}" for n in notes)] if notes else []
 
 
 def _arms_section(recipe: dict[str, Any], models: list[str]) -> list[str]:
@@ -238,8 +278,7 @@ def build(run_dir: str | Path) -> dict[str, Any]:
              "The paper (Huan et al., arXiv 2507.00432) finds that math SFT on teacher traces often fails to transfer "
              "and erodes non-reasoning skills, while on-policy RL (GRPO) on the same problems transfers and stays "
              "close to the base model. This report measures the same quantities for this run.", ""]
-    hw = next((m.get("hardware") for m in manifests.values() if m.get("hardware")), "unknown")
-    lines += [f"- machine: {hw}; seed {recipe['seed']}; scale {recipe['scale']}; thinking mode "
+    lines += [f"- machine: {machine(manifests)}", f"- seed {recipe['seed']}; scale {recipe['scale']}; thinking mode "
               f"{recipe['chat']['enable_thinking']}",
               "- stage wall times: " + ", ".join(f"{k} {v['seconds']:.1f} s" for k, v in manifests.items()),
               "- versions: " + ", ".join(f"{k} {v}" for k, v in next(iter(manifests.values()), {}).get("versions", {}).items()),
@@ -261,7 +300,8 @@ def build(run_dir: str | Path) -> dict[str, Any]:
               "version. TI divides by the math gain: when the math gain's interval includes zero the ratio can take "
               "any size or sign, and the table says the result is inconclusive.", ""]
     for arm, a in analysis.items():
-        lines.append(f"- **{arm}**: {a['verdict']}")
+        lines.append(f"- **{arm}**: {verdict(a)}")
+    lines += _zero_notes(scores, per_item, analysis, manifests)
     trunc = [(m, b, v["truncation_rate"]) for m in models for b, v in scores[m].items() if v["truncation_rate"] > 0]
     if trunc:
         lines += ["", "Truncated thinking (no `</think>`), share of samples: " +
