@@ -7,6 +7,7 @@ from typing import Any
 
 from kit.groups import GROUPS
 from kit.report import plots
+from kit.report.style import context_of
 from kit.runlog import read_log
 
 
@@ -14,6 +15,7 @@ def make_figures(run_dir: Path, recipe: dict[str, Any], scores: dict[str, Any], 
                  probe: dict[str, Any] | None, context: str | None = None) -> list[tuple[str, Path]]:
     """Draw every per-run plot into run_dir/plots; (section title, PNG path) of each, in report order."""
     pdir = Path(run_dir) / "plots"
+    ctx = context if context is not None else context_of(recipe, run_dir)
     made: list[tuple[str, Path]] = []
     groups = {b: v["group"] for b, v in scores["base"].items()}
     order = sorted(groups, key=lambda b: (GROUPS.index(groups[b]), b))
@@ -26,33 +28,66 @@ def make_figures(run_dir: Path, recipe: dict[str, Any], scores: dict[str, Any], 
             src = analysis.get(m if m != "base" else next(iter(analysis), ""), {}).get("benchmarks", {}).get(b, {})
             lo, hi = src.get("model_ci" if m != "base" else "base_ci", [float("nan")] * 2)
             bar_data[m][b] = (v, lo, hi)
-    made.append(("Per-benchmark scores", plots.benchmark_bars(bar_data, order, groups, pdir / "benchmarks.png")))
+    made.append(("Per-benchmark scores", plots.benchmark_bars(bar_data, order, groups, pdir / "benchmarks.png",
+                                                              context=ctx)))
     if analysis:
-        made.append(("Transferability Index", plots.ti_scatter({a: r["ti_v2"] for a, r in analysis.items()},
-                                                               pdir / "ti_scatter.png")))
-    logs = {arm: read_log(Path(run_dir) / "arms" / arm / "train_log.jsonl") for arm in recipe["arms"]}
+        ti = {a: {**r["ti_v2"], "inconclusive": bool(r.get("inconclusive", r["ti_v2"].get("inconclusive")))}
+              for a, r in analysis.items()}
+        made.append(("Transferability Index", plots.ti_scatter(ti, pdir / "ti_scatter.png", context=ctx)))
+    logs = {arm: train_log(Path(run_dir), arm) for arm in recipe["arms"]}
     if any(logs.values()):
-        made.append(("Training curves", plots.training_curves(logs, pdir / "training.png")))
+        made.append(("Training curves", plots.training_curves({a: v for a, v in logs.items() if v},
+                                                              pdir / "training.png", context=ctx)))
     if probe:
-        arms = probe["arms"]
-        pca = {f"{a} ({b})": v["faithful"]["shift"] for a, r in arms.items() for b, v in r.get("pca", {}).items()}
-        if pca:
-            made.append(("PCA shift of PC1 per layer (faithful)",
-                         plots.per_layer(pca, "mean PC1 shift", "PCA shift per layer", pdir / "pca_shift.png")))
-        acc = {f"{a}": r["probe"]["arm_acc"] for a, r in arms.items() if r.get("probe")}
-        if arms and next(iter(arms.values())).get("probe"):
-            acc = {"base": next(iter(arms.values()))["probe"]["base_acc"], **acc}
-            made.append(("Linear probe accuracy per layer",
-                         plots.per_layer(acc, "accuracy", "Base-trained probe on each model", pdir / "probe.png")))
-        cka = {a: r["cka"]["cka"] for a, r in arms.items() if r.get("cka")}
-        cka.update({f"{a} random-LoRA": r["control"]["cka"]["cka"] for a, r in arms.items()
-                    if r.get("control", {}).get("cka")})
-        if cka:
-            made.append(("Linear CKA to the base per layer",
-                         plots.per_layer(cka, "CKA", "CKA(base, model)", pdir / "cka.png")))
-        ranks = {a: [x for t in r.get("tokens", {}).values() for x in t.get("rank_shift_values", [])]
-                 for a, r in arms.items()}
-        if any(ranks.values()):
-            made.append(("Token rank shift", plots.histogram(ranks, "base rank - arm rank of the generated token",
-                                                             "Token rank shift", pdir / "token_rank_shift.png")))
+        made += _latent_figures(probe["arms"], pdir, ctx)
+    return made
+
+
+def train_log(run_dir: Path, arm: str) -> list[dict[str, Any]]:
+    """An arm's training-log rows. The on-policy SFT arm trains once per sampling round, each round with its own
+    log (arms/<arm>/round-<i>/train_log.jsonl, steps from 1): its rounds are joined, steps counted on."""
+    adir = run_dir / "arms" / arm
+    rows = read_log(adir / "train_log.jsonl")
+    if rows:
+        return rows
+    rounds = sorted(adir.glob("round-*/train_log.jsonl"), key=lambda p: int(p.parent.name.split("-")[-1]))
+    offset = 0
+    for log in rounds:
+        part = read_log(log)
+        rows += [{**r, "step": r["step"] + offset, "round": int(log.parent.name.split("-")[-1])} for r in part]
+        offset = rows[-1]["step"] if rows else offset
+    return rows
+
+
+def _latent_figures(arms: dict[str, Any], pdir: Path, ctx: str) -> list[tuple[str, Path]]:
+    """PCA shift, probe accuracy, CKA (random-LoRA controls beside their arms) and the token rank shift."""
+    made: list[tuple[str, Path]] = []
+    pca = {a: {b: v["faithful"]["shift"] for b, v in r.get("pca", {}).items()} for a, r in arms.items()}
+    if any(pca.values()):
+        made.append(("PCA shift of PC1 per layer (faithful)",
+                     plots.pca_shift({a: v for a, v in pca.items() if v}, "mean PC1 shift (base PC units)",
+                                     pdir / "pca_shift.png", context=ctx)))
+    first = next(iter(arms.values()), {}).get("probe")
+    if first:
+        acc = {"base": first["base_acc"], **{a: r["probe"]["arm_acc"] for a, r in arms.items() if r.get("probe")}}
+        acc.update({f"{a} random-LoRA": r["control"]["probe"]["arm_acc"] for a, r in arms.items()
+                    if r.get("control", {}).get("probe")})
+        chance = first.get("chance")
+        made.append(("Linear probe accuracy per layer", plots.per_layer(
+            {k: [100 * v for v in vs] for k, vs in acc.items()}, "probe accuracy (%)",
+            "Base-trained linear probe applied to each model", pdir / "probe.png", context=ctx,
+            reference=(100 * float(chance), "chance") if chance is not None else None)))
+    cka = {a: r["cka"]["cka"] for a, r in arms.items() if r.get("cka")}
+    cka.update({f"{a} random-LoRA": r["control"]["cka"]["cka"] for a, r in arms.items()
+                if r.get("control", {}).get("cka")})
+    if cka:
+        made.append(("Linear CKA to the base per layer", plots.per_layer(
+            cka, "linear CKA to the base (1 = same)", "Linear CKA(base, model) per layer", pdir / "cka.png",
+            context=ctx)))
+    ranks = {a: [x for t in r.get("tokens", {}).values() for x in t.get("rank_shift_values", [])]
+             for a, r in arms.items()}
+    if any(ranks.values()):
+        made.append(("Token rank shift", plots.histogram(
+            ranks, "rank shift of the generated token (base rank - arm rank, positions)",
+            "Token rank shift on each arm's own generations", pdir / "token_rank_shift.png", context=ctx)))
     return made
