@@ -292,7 +292,7 @@ def claim_lines(per_seed: PerSeed, seeds: list[int], rl: str, sft: str,
              "|---|---|---|"]
     c = study.criteria
     for claim, key, higher in CLAIMS:
-        title = f"{claim}: {LABELS[key]}, RL {'>' if higher else '<'} SFT"
+        title = f"{claim}: RL {'>' if higher else '<'} SFT in {LABELS[key]}"
         diffs = [per_seed[s].get(rl, {}).get(key, math.nan) - per_seed[s].get(sft, {}).get(key, math.nan)
                  for s in seeds]
         word, detail = verdict(diffs, higher, c.ci, c.weak_share)

@@ -244,6 +244,8 @@ def test_the_report_has_labels_not_keys_and_no_float_noise(tmp_path):
         assert key not in prose, key
     assert "e-1" not in md and "| grpo | other-reasoning gain (points) | -0.14 | 0.28 | -0.14 | 0.00 [" in md
     assert "| grpo | 1 − CKA" in md and "| grpo | token KL |" in md and "| sft | PCA shift d |" in md
+    assert "| latent drift: RL < SFT in 1 − CKA | **reproduced** |" in md
+    assert "| transfer to non-reasoning: RL > SFT in TI, non-reasoning (%) |" in md
     # a measure that is exactly 0 in every seed gets a sentence, not a row of zeros
     assert "| onpolicy_sft | PCA shift d" not in md
     assert "`onpolicy_sft`: math gain (points), PCA shift d, 1 − CKA, token KL are exactly 0 in every seed" in md
