@@ -309,9 +309,10 @@ def claim_lines(per_seed: PerSeed, seeds: list[int], rl: str, sft: str,
 
 def write_report(name: str, seeds: list[int], per_seed: PerSeed, out: Path,
                  wall: dict[int, float], order: list[str] | None = None, study: StudyCfg | None = None,
-                 mode: str = "confirmatory", host: dict[str, Any] | None = None) -> dict[str, Any]:
+                 mode: str = "confirmatory", host: dict[str, Any] | None = None, model: str = "") -> dict[str, Any]:
     """`order`: the recipe's arms (which arm of a role is compared when several share it); by default the arms
-    of the seeds' analyses, sorted. `study`: the recipe's pre-registration; `mode`: a key of MODES."""
+    of the seeds' analyses, sorted. `study`: the recipe's pre-registration; `mode`: a key of MODES; `model`: the
+    base model's id, named in the plot's title."""
     study = study or StudyCfg()
     host = host or machine()
     out.mkdir(parents=True, exist_ok=True)
@@ -339,7 +340,8 @@ def write_report(name: str, seeds: list[int], per_seed: PerSeed, out: Path,
     lines += ["", *preregistered_lines(study), "",
               "Time per seed (sum of its stages' times): " + ", ".join(f"seed {s} {num(wall.get(s, math.nan), 0)} s"
                                                                      for s in seeds)]
-    lines += ["", *plot_lines(per_seed, seeds, rl, sft, out, name)]
+    context = " · ".join([f"{name} study ({mode})", *([model] if model else [])])  # study_ti's title names the seeds
+    lines += ["", *plot_lines(per_seed, rl, sft, out, context)]
     (out / "study.md").write_text("\n".join(lines) + "\n")
     record = {"seeds": seeds, "mode": mode, "title": MODES[mode], "preregistered": dataclasses.asdict(study),
               "machine": host, "premise": prem, "per_seed": per_seed, "findings": findings,
@@ -348,15 +350,11 @@ def write_report(name: str, seeds: list[int], per_seed: PerSeed, out: Path,
     return findings
 
 
-def plot_lines(per_seed: PerSeed, seeds: list[int], rl: str | None, sft: str | None, out: Path,
-               name: str) -> list[str]:
+def plot_lines(per_seed: PerSeed, rl: str | None, sft: str | None, out: Path, context: str) -> list[str]:
     from kit.report import plots
 
-    pts = {f"{arm} s{s}": per_seed[s][arm] for s in seeds for arm in per_seed[s]}
-    ti_points = {k: {"TI_other": v["TI_other"], "TI_non": v["TI_non"], "TI_other_ci": [v["TI_other"]] * 2,
-                     "TI_non_ci": [v["TI_non"]] * 2} for k, v in pts.items()}
-    plots.ti_scatter(ti_points, out / "ti_by_seed.png")
-    return ["![TI by seed](ti_by_seed.png)", ""]
+    made = plots.study_ti(per_seed, rl, sft, out, context)  # real intervals only: the mean's t-interval over seeds
+    return [f"![TI by seed]({p.name}) (also as {p.with_suffix('.svg').name})" for p in made] + [""]
 
 
 def study_mode(explicit: list[int] | None, dev: bool, study: StudyCfg) -> tuple[list[int], str]:
@@ -407,7 +405,7 @@ def main(argv: list[str] | None = None) -> int:
         host["runs"][s] = run_machine(Path(base.output_dir) / name)
     out = Path(base.output_dir) / (f"{base.name}-dev-study" if mode == "development" else f"{base.name}-study")
     findings = write_report(base.name, seeds, per_seed, out, wall, order=list(base.arms), study=base.study, mode=mode,
-                            host=machine() | host)
+                            host=machine() | host, model=base.model.id)
     for f in findings.values():
         print(f"{f['claim']}: {f['verdict']}")
     print(f"study report: {out / 'study.md'} ({MODES[mode]})")
