@@ -277,9 +277,10 @@ def measure_lines(per_seed: PerSeed, seeds: list[int], arms: list[str], ci: floa
             lines.append(f"| {arm} | {label}{unit} | " + " | ".join(num(v, d, exp) for v in vals) +
                          f" | {estimate(m, lo, hi, flat='same in every seed', unit=False)} |")
     for arm, labels in zero.items():
-        lines += ["", f"`{arm}`: {', '.join(labels)} {'is' if len(labels) == 1 else 'are'} exactly 0 in every "
-                  "seed: the arm left the model unchanged on these measures (e.g. an on-policy arm that accepted no "
-                  "samples trains on nothing), so they are not tabled."]
+        drift = [lb for lb in labels if "points" not in lb and "%" not in lb]  # 0 only for the base's own model
+        lines += ["", f"`{arm}`: {', '.join(labels)} {'is' if len(labels) == 1 else 'are'} exactly 0 in every seed "
+                  "(not tabled): " + ("its drift is nil, its model the base's (as when an on-policy arm accepts no "
+                  "samples and trains on nothing)" if drift else "it scores as the base does") + "."]
     return lines
 
 

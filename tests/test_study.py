@@ -250,7 +250,18 @@ def test_the_report_has_labels_not_keys_and_no_float_noise(tmp_path):
     assert "| transfer to non-reasoning: RL > SFT in TI, non-reasoning (%) |" in md
     # a measure that is exactly 0 in every seed gets a sentence, not a row of zeros
     assert "| onpolicy_sft | PCA shift d" not in md
-    assert "`onpolicy_sft`: math gain (points), PCA shift d, 1 − CKA, token KL are exactly 0 in every seed" in md
+    assert "`onpolicy_sft`: math gain (points), PCA shift d, 1 − CKA, token KL are exactly 0 in every seed (not " \
+           "tabled): its drift is nil, its model the base's" in md
+
+
+def test_a_gain_that_is_zero_in_every_seed_is_said_in_words():
+    from kit.study import measure_lines
+
+    per_seed = {s: {"sft": {"math_gain": 0.0, "other_gain": 0.0, "non_gain": 1.0 + s}} for s in range(2)}
+    text = "\n".join(measure_lines(per_seed, [0, 1], ["sft"], 0.95))
+    assert "`sft`: math gain (points), other-reasoning gain (points) are exactly 0 in every seed (not tabled): it " \
+           "scores as the base does." in text
+    assert "| sft | math gain" not in text and "| sft | non-reasoning gain (points) | 1.0 | 2.0 |" in text
 
 
 def test_the_machine_the_runs_recorded_is_named_beside_this_one(tmp_path):
