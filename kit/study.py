@@ -168,8 +168,7 @@ def verdict(diffs: list[float], higher_is_finding: bool, ci: float = 0.95, weak_
 
 
 def compared_pair(arms: list[str]) -> tuple[str | None, str | None]:
-    """(RL arm, SFT arm) the study compares: the first of `arms` (the recipe's order) whose registered role is
-    "rl", and the first whose role is "sft" (kit.registry.ARMS); None where the run has no such arm."""
+    """(RL arm, SFT arm): the first of `arms` (recipe order) with registered role "rl", and with "sft"; or None."""
     from kit.registry import arm_of_role
 
     return arm_of_role("rl", arms), arm_of_role("sft", arms)
@@ -188,15 +187,18 @@ def premise(per_seed: PerSeed, seeds: list[int], arms: list[str], compared: list
             ok = _finite(g) and g >= study.premise_min_gain and (excl or not study.premise_ci_excludes_0)
             cells[arm][s] = {"gain": g, "ci": [lo, hi], "ci_excludes_0": excl, "ok": ok}
     held = [s for s in seeds if compared and all(cells[a][s]["ok"] for a in compared)]
-    return {"arms": cells, "compared": compared, "held": held, "failed": [s for s in seeds if s not in held]}
+    level = next((v for r in per_seed.values() for m in r.values() if _finite(v := m.get("math_gain_ci_level"))), 0)
+    return {"arms": cells, "compared": compared, "held": held, "failed": [s for s in seeds if s not in held],
+            "ci": level}  # the run reports' report.ci
 
 
 def premise_lines(p: dict[str, Any], seeds: list[int], study: StudyCfg) -> list[str]:
     rule = f"a math gain of at least {study.premise_min_gain:g} points" + (
         ", with the run report's interval of that gain excluding 0" if study.premise_ci_excludes_0 else "")
+    level = f"{100 * p['ci']:g}% " if p["ci"] else ""
     lines = ["## Premise: did both arms learn math?", "",
              f"Pre-registered rule: in every seed, each compared arm ({', '.join(p['compared']) or 'none'}) has "
-             f"{rule}. Math gain in points over the base, with the run report's bootstrap interval "
+             f"{rule}. Math gain in points over the base, with the run report's {level}bootstrap interval "
              "(outputs/<name>-seed<k>/report.md); ✓ meets the rule, ✗ does not.", "",
              "| arm | " + " | ".join(f"seed {s}" for s in seeds) + " |", "|---|" + "---|" * len(seeds)]
     for arm, row in p["arms"].items():

@@ -104,7 +104,8 @@ def test_the_study_names_the_compared_arms(tmp_path):
 
 
 def _arm(gain: float, lo: float, hi: float, **more: float) -> dict[str, float]:
-    return {"TI_other": 10.0, "TI_non": 5.0, "math_gain": gain, "math_gain_lo": lo, "math_gain_hi": hi, **more}
+    return {"TI_other": 10.0, "TI_non": 5.0, "math_gain": gain, "math_gain_lo": lo, "math_gain_hi": hi,
+            "math_gain_ci_level": 0.9, **more}
 
 
 def _premise_seeds() -> dict[int, dict[str, dict[str, float]]]:
@@ -125,6 +126,7 @@ def test_the_premise_table_counts_the_seeds_where_both_compared_arms_learned_mat
     assert "| sft | +11.0 [6.0, 16.0] ✓ | +8.0 [3.0, 13.0] ✗ | +12.0 [7.0, 17.0] ✓ |" in md
     assert "| onpolicy_sft (not compared) | +1.0 [-1.0, 3.0] ✗ |" in md
     assert "**Premise held in 1/3 seeds.**" in md
+    assert "with the run report's 90% bootstrap interval" in md  # the level the run reports used (report.ci)
     # the verdicts are still there, under a plain warning
     warning = md.index("the premise failed in seed(s) 1, 2, so these verdicts compare arms that did not both learn")
     assert warning < md.index("| claim | verdict |") and "**reproduced**" in md
