@@ -15,6 +15,7 @@ from matplotlib.container import ErrorbarContainer
 from kit import recipe as R
 from kit.registry import ARMS, Arm, register_arm
 from kit.report import plots
+from kit.report.style import GREYS
 from kit.report.build import build
 from kit.study import compared_pair, seed_metrics, write_report
 
@@ -147,7 +148,8 @@ def test_styles_grey_base_dashed_controls_and_cycled_colours_for_unregistered_mo
     assert not st["sft"].dashed and st["sft"].label == "SFT (off-policy)"
     assert st["dpo_dummy (math500)"] == plots.Style(DUMMY_COLOUR, "DPO (dummy) (math500)", False)
     assert st["dpo_dummy s2"].label == "DPO (dummy) s2"
-    assert st["grpo random-LoRA"].dashed and st["grpo random-LoRA"].colour == ARMS.get("grpo").colour
+    # a control is grey and dashed, never in its arm's colour (issue #15: cka.png drew controls as arms)
+    assert st["grpo random-LoRA"].dashed and st["grpo random-LoRA"].colour in GREYS
     # models no arm has (compare: references) keep their names and get distinct colours no plotted arm uses
     a, b = st["Qwen/Qwen3-8B"], st["other/model"]
     assert a.label == "Qwen/Qwen3-8B" and a.colour != b.colour
@@ -182,7 +184,7 @@ def test_the_study_compares_the_arm_registered_with_the_rl_role_whatever_its_nam
     assert findings["TI_non"]["diffs"] == [60.0, 62.0, 64.0]  # rl_dummy - sft, seed by seed
     md = (tmp_path / "study" / "study.md").read_text()
     assert "Compared: RL = `rl_dummy` (RL (dummy)), SFT = `sft` (SFT (off-policy))" in md
-    assert "| rl_dummy | TI_non | 20 | 21 | 22 |" in md
+    assert "| rl_dummy | TI, non-reasoning (%) | 20.0 | 21.0 | 22.0 | 21.0 [18.5, 23.5] |" in md
     assert json.loads((tmp_path / "study" / "study.json").read_text())["compared"] == {"rl": "rl_dummy", "sft": "sft"}
 
 
@@ -192,7 +194,7 @@ def test_the_study_with_an_ablation_arm_registered_compares_grpo_and_sft_only(tm
     findings = write_report("abl", [0, 1], per_seed, tmp_path, {0: 1.0, 1: 1.0})
     assert findings["TI_non"]["diffs"] == [15.0, 17.0]
     md = (tmp_path / "study.md").read_text()
-    assert "| dpo_dummy | TI_non | 50 | 50 |" in md and "RL = `grpo`" in md
+    assert "| dpo_dummy | TI, non-reasoning (%) | 50.0 | 50.0 | 50.0 (same in every seed) |" in md and "RL = `grpo`" in md
 
 
 def test_runlog_keeps_the_last_row_per_step_and_names_a_cut_off_log(tmp_path):
