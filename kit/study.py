@@ -25,6 +25,7 @@ from typing import Any
 
 from kit.errors import KitError
 from kit.recipe.schema import StudyCfg
+from kit.report.intervals import _SUP, estimate, finite as _finite, num, precision
 
 # what each measure is called in the report (study.json keeps the keys)
 LABELS = {"TI_other": "TI, other reasoning (%)", "TI_non": "TI, non-reasoning (%)",
@@ -38,7 +39,6 @@ CLAIMS = [("transfer to non-reasoning", "TI_non", True), ("transfer to other rea
 MODES = {"confirmatory": "confirmatory: the pre-registered seeds",
          "exploratory": "exploratory (not the pre-registered seeds)",
          "development": "development seeds (tuning, not confirmatory)"}
-_SUP = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 PerSeed = dict[int, dict[str, dict[str, float]]]  # seed → arm → measure → value
 
 
@@ -52,50 +52,6 @@ def _mean_ci(values: list[float], ci: float = 0.95) -> tuple[float, float, float
         return m, math.nan, math.nan
     half = float(t.ppf(0.5 + ci / 2, len(vals) - 1)) * statistics.stdev(vals) / math.sqrt(len(vals))
     return m, m - half, m + half
-
-
-def _finite(*vs: Any) -> bool:
-    return all(isinstance(v, (int, float)) and math.isfinite(v) for v in vs)
-
-
-def precision(half: float, values: list[float]) -> tuple[int, int]:
-    """(decimals, power of ten) that print an estimate at the precision of its interval: two significant digits
-    of the half-width; with no spread, three of the largest value. Tiny magnitudes get a power of ten instead of
-    a run of zeros."""
-    big = max((abs(v) for v in values if _finite(v)), default=0.0)
-    if _finite(half) and half > 0:
-        d = 1 - math.floor(math.log10(half))
-    elif big > 0:
-        d = 2 - math.floor(math.log10(big))
-    else:
-        return 0, 0
-    exp = math.floor(math.log10(big)) if big > 0 and d > 5 else 0
-    return max(0, d + exp), exp
-
-
-def num(v: float, d: int, exp: int = 0, signed: bool = False) -> str:
-    """`v` at `d` decimals (in units of 10**exp); what rounds to zero prints as 0, never -0.0 or -4.74e-15."""
-    if not _finite(v):
-        return "–"
-    text = f"{v / 10 ** exp:.{d}f}"
-    if float(text) == 0:
-        return f"{0:.{d}f}"
-    return ("+" + text) if signed and not text.startswith("-") else text
-
-
-def estimate(v: float, lo: float, hi: float, signed: bool = False, flat: str = "interval of zero width",
-             unit: bool = True, least: int = 0) -> str:
-    """"+12.3 [8.1, 16.5]" at the interval's precision; a zero-width interval is said in words, not printed
-    as "[0.0, 0.0]" beside an estimate it does not contain. `unit`: append a power of ten where one is used;
-    `least`: decimals at least (points keep the run report's one decimal, so -0.5 never prints as 0)."""
-    d, exp = precision((hi - lo) / 2 if _finite(lo, hi) else math.nan, [v, lo, hi])
-    d = max(d, least) if not exp else d
-    power = f"×10{str(exp).translate(_SUP)}" if exp and unit else ""
-    if not _finite(lo, hi):
-        return num(v, d, exp, signed) + power
-    if num(lo, d, exp) == num(hi, d, exp):
-        return f"{num(v, d, exp, signed)}{power} ({flat})"
-    return f"{num(v, d, exp, signed)} [{num(lo, d, exp)}, {num(hi, d, exp)}]{power}"
 
 
 def _pair(lo_hi: list[float | None] | None) -> tuple[float, float]:
@@ -228,13 +184,13 @@ def preregistered_lines(study: StudyCfg) -> list[str]:
 
 def machine() -> dict[str, Any]:
     """The machine that ran the study: CPU kernels differ between CPU types, so a report names it."""
+    from kit.report.readable import cpu_model
     from kit.stages import versions
 
-    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
-    cpu = next((ln.split(":", 1)[1].strip() for ln in info.splitlines() if ln.startswith("model name")), "")
+    cpu = cpu_model()
     torch = sys.modules.get("torch")  # imported by the runs: its thread count is the one they used
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {"cpu": cpu or platform.processor() or platform.machine() or "unknown", "logical_cpus": os.cpu_count(),
+    return {"cpu": cpu, "logical_cpus": os.cpu_count(),
             "cpus_usable": usable, "torch_threads": torch.get_num_threads() if torch else None,
             "torch": versions().get("torch"), "python": platform.python_version()}
 
@@ -360,6 +316,11 @@ def plot_lines(per_seed: PerSeed, rl: str | None, sft: str | None, out: Path, co
     return [f"![TI by seed]({p.name}) (also as {p.with_suffix('.svg').name})" for p in made] + [""]
 
 
+# one folder per mode: a tuning or exploratory study never overwrites the pre-registered report
+STUDY_FOLDER = {"confirmatory": "{name}-study", "development": "{name}-dev-study",
+                "exploratory": "{name}-exploratory-study"}
+
+
 def study_mode(explicit: list[int] | None, dev: bool, study: StudyCfg) -> tuple[list[int], str]:
     """(seeds, mode): the pre-registered seeds by default; --dev the tuning seeds; other seeds are exploratory."""
     if dev:
@@ -406,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
         wall[s] = stage_seconds(Path(base.output_dir) / name) or time.time() - t0
         per_seed[s] = seed_metrics(Path(base.output_dir) / name)
         host["runs"][s] = run_machine(Path(base.output_dir) / name)
-    out = Path(base.output_dir) / (f"{base.name}-dev-study" if mode == "development" else f"{base.name}-study")
+    out = Path(base.output_dir) / STUDY_FOLDER[mode].format(name=base.name)
     findings = write_report(base.name, seeds, per_seed, out, wall, order=list(base.arms), study=base.study, mode=mode,
                             host=machine() | host, model=base.model.id)
     for f in findings.values():

@@ -313,6 +313,10 @@ def validate(recipe: Recipe, origin: str = "recipe") -> None:
             raise KitError(f"{origin}: unknown arm '{arm}' in 'arms'{hint}")
     if len(set(recipe.arms)) != len(recipe.arms):
         raise KitError(f"{origin}: 'arms' lists an arm twice")
+    shared = sorted(set(recipe.study.seeds) & set(recipe.study.dev_seeds))
+    if shared:  # checked on the merged recipe: a `base:` chain may set the two lists in different files
+        raise KitError(f"{origin}: 'study.dev_seeds' shares seed(s) {shared} with 'study.seeds': a seed used for "
+                       f"tuning cannot confirm; pick dev seeds outside {recipe.study.seeds}")
     clash = set(recipe.compare) & (set(recipe.arms) | {"base"})
     if clash:
         raise KitError(f"{origin}: 'compare' reuses the name(s) {sorted(clash)}; pick other names")

@@ -297,10 +297,7 @@ class StudyCfg:
                 raise KitError(f"'study.{key}' lists a seed twice: {values}")
         if not self.seeds:
             raise KitError("'study.seeds' is empty; list the confirmatory seeds (e.g. [0, 1, 2, 3, 4])")
-        shared = sorted(set(self.seeds) & set(self.dev_seeds))
-        if shared:
-            raise KitError(f"'study.dev_seeds' shares seed(s) {shared} with 'study.seeds': a seed used for tuning "
-                           f"cannot confirm; pick dev seeds outside {self.seeds}")
+        # dev/confirmatory overlap is a cross-field rule of the merged recipe: kit.recipe.load.validate
 
 
 @dataclass
