@@ -72,6 +72,16 @@ def test_child_merges_over_base_mappings_by_key_lists_and_scalars_replace(tmp_pa
     assert r.eval.benchmarks == ["ifeval"] and r.eval.items is None  # null replaces too
 
 
+def test_study_seeds_and_dev_seeds_set_in_different_files_are_checked_merged(tmp_path):
+    """A child may set only dev seeds over a base's confirmatory ones: only the merged lists must be disjoint."""
+    _write(tmp_path / "b.yaml", "name: b\narms: [sft]\neval: {benchmarks: [ifeval]}\nstudy: {seeds: [10, 11, 12]}\n")
+    ok = _write(tmp_path / "ok.yaml", "base: b.yaml\nname: ok\nstudy: {dev_seeds: [0]}\n")
+    assert (R.load(ok).study.seeds, R.load(ok).study.dev_seeds) == ([10, 11, 12], [0])
+    clash = _write(tmp_path / "clash.yaml", "base: b.yaml\nname: clash\nstudy: {dev_seeds: [11]}\n")
+    with pytest.raises(KitError, match=r"shares seed\(s\) \[11\]"):
+        R.load(clash)
+
+
 def test_base_chain_is_followed_and_paths_are_relative_to_each_file(tmp_path):
     _write(tmp_path / "shared" / "root.yaml", "abstract: true\nseed: 5\nsft: {batch_size: 3}\n")
     _write(tmp_path / "shared" / "mid.yaml", "abstract: true\nbase: root.yaml\nsft: {grad_accum: 6}\n")
