@@ -1,6 +1,9 @@
 # The README's two commands (each installs what it needs into .venv first):
-#   make toy     the CPU mini-study: the paper's experiment in miniature, 3 seeds (kit/toy, recipes/toy.yaml)
+#   make toy     the CPU mini-study: the paper's experiment in miniature on its pre-registered seeds
+#                (kit/toy, recipes/toy.yaml: study.seeds), then copied into outputs/examples/toy (git diff shows
+#                what changed on this machine)
 #   make test    the test suite
+# and for a lecture hall: make toy-quick (recipes/toy-quick.yaml, two seeds, outputs/examples/toy-quick)
 # and the quick pipeline check:
 #   make smoke   every stage on a random-weight tiny Qwen3 and fixtures (recipes/smoke.yaml), outputs/smoke/
 # On a machine whose pip would pick a CUDA torch, point TORCH_INDEX at PyTorch's CPU wheel index, e.g.
@@ -11,7 +14,7 @@ TORCH_INDEX ?=
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: smoke toy test install clean
+.PHONY: smoke toy toy-quick test install clean
 
 $(STAMP): pyproject.toml requirements/cpu.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,7 +31,12 @@ smoke: $(STAMP)
 	$(PY) -m kit.run recipes/smoke.yaml
 
 toy: $(STAMP)
-	$(PY) -m kit.study recipes/toy.yaml --seeds 0,1,2
+	$(PY) -m kit.study recipes/toy.yaml
+	$(PY) -m kit.toy.example recipes/toy.yaml outputs/examples/toy
+
+toy-quick: $(STAMP)
+	$(PY) -m kit.study recipes/toy-quick.yaml
+	$(PY) -m kit.toy.example recipes/toy-quick.yaml outputs/examples/toy-quick
 
 test: $(STAMP)
 	TORCH_INDEX="$(TORCH_INDEX)" $(PY) -m pytest   # tests/test_packaging.py installs torch the same way

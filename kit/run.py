@@ -165,6 +165,16 @@ def _terminate_as_interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
+def _machine_facts(hw) -> dict[str, Any]:
+    """What each stage's manifest records of the machine it ran on (the report names it: CPU kernels and
+    thread counts change floating-point results, so a number is tied to the machine that made it)."""
+    import torch
+
+    from kit.report.readable import cpu_model
+
+    return {"hardware": hw.summary, "cpu": cpu_model(), "torch_threads": torch.get_num_threads()}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if args.check:
@@ -325,7 +335,7 @@ def _run_stages(recipe, hw, plan, run_dir: Path, stages: dict[str, Any], selecte
         ledger.mark_started(recipe, stage, h)
         t0 = time.time()
         summary = stage.execute(ctx)
-        ledger.mark_done(recipe, stage, h, t0, summary, {"hardware": hw.summary})
+        ledger.mark_done(recipe, stage, h, t0, summary, _machine_facts(hw))
         print(f"[{name}] done in {time.time() - t0:.1f} s: {_summary_line(summary)}", flush=True)
     report = run_dir / "report.md"
     print(f"finished in {time.time() - t_all:.1f} s" + (f"; report: {report}" if report.exists() else ""))

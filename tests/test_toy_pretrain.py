@@ -120,6 +120,10 @@ def _off_by_ten(value: int) -> int:
     return value + 10 if len(str(value + 10)) == len(str(value)) else value - 10
 
 
+# the worked math habit: the story read back sentence by sentence, equations after commas, then the box
+WORKED = re.compile(r"([A-Z][^.\n]*\. )+The answer is \\boxed\{\d+\}\.")
+
+
 def _prefers_correct_arithmetic(model, tok, problems) -> float:
     """Share of (problem, first or last equation) where the model gives the base's worked answer a higher
     likelihood than the same answer with that equation's result 10 off: an untrained model is at chance."""
@@ -132,7 +136,8 @@ def _prefers_correct_arithmetic(model, tok, problems) -> float:
         prompt = tok(render_prompt(p.question, enable_thinking=False), add_special_tokens=False).input_ids
         for eq in (eqs[0], eqs[-1]):
             left, right = eq.rsplit(" = ", 1)
-            bad = good.replace(f"{eq}.", f"{left} = {_off_by_ten(int(right))}.", 1)
+            bad = re.sub(rf"(?<!\d){re.escape(eq)}(?!\d)", f"{left} = {_off_by_ten(int(right))}", good, count=1)
+            assert bad != good
             scores = []
             for text in (good, bad):
                 ids = tok(text + IM_END, add_special_tokens=False).input_ids
@@ -158,7 +163,7 @@ def test_quick_base_has_both_math_habits_and_computes(quick_base):
     texts = pretrain.generate_batch(model, tok, [p.question for p in problems], 64, n=3, do_sample=True,
                                     temperature=1.0)
     answers = [split_thinking(t, enable_thinking=False).answer for t in texts]
-    worked = sum(bool(re.fullmatch(r"(\d+ [-+*/] \d+ = \d+\. )+The answer is \\boxed\{\d+\}\.", a)) for a in answers)
+    worked = sum(bool(WORKED.fullmatch(a)) and "=" in a for a in answers)
     direct = sum(bool(re.fullmatch(r"The answer is \\boxed\{\d+\}\.", a)) for a in answers)
     assert (worked + direct) / len(answers) >= 0.9, answers[:3]
     assert worked >= 30 and direct >= 30, (worked, direct)
@@ -188,7 +193,7 @@ def test_pretraining_answers_math_with_equations_or_directly_in_the_configured_s
     cfg = replace(pretrain.DEFAULT, mix_other=0.0, mix_non=0.0, mix_facts=0.0)  # math documents only
     answers = [rest for _, rest in pretrain.pretrain_texts(cfg, 2000)]
     direct = [a for a in answers if a.startswith("The answer is \\boxed")]
-    worked = [a for a in answers if re.match(r"(\d+ [-+*/] \d+ = \d+\. )+The answer is \\boxed", a)]
+    worked = [a for a in answers if WORKED.fullmatch(a.removesuffix(IM_END)) and "=" in a]
     assert len(direct) + len(worked) == len(answers)
     assert abs(len(direct) / len(answers) - cfg.math_direct) < 0.05, (len(direct), len(worked))
     p = make_split("math_items", 1, seed=0, part="pretrain")[0]

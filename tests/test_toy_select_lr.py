@@ -18,3 +18,18 @@ def test_validation_problems_are_held_out_from_eval_rows_training_and_pretrainin
 def test_choose_takes_the_best_and_the_smaller_rate_on_a_tie():
     assert choose({1e-4: 0.5, 3e-4: 0.7, 1e-3: 0.6}) == 3e-4
     assert choose({1e-4: 0.7, 3e-4: 0.7, 1e-3: 0.6}) == 1e-4
+
+
+def test_the_runs_use_a_development_seed_never_a_confirmatory_one():
+    import pytest
+
+    from kit.errors import KitError
+    from kit.recipe.schema import StudyCfg
+    from kit.toy.select_lr import dev_seed
+
+    study = StudyCfg(seeds=[0, 1, 2, 3, 4], dev_seeds=[100, 101])
+    assert dev_seed(study, None) == 100 and dev_seed(study, 7) == 7
+    with pytest.raises(KitError, match="--seed 2 is a confirmatory seed"):
+        dev_seed(study, 2)
+    with pytest.raises(KitError, match="no development seed"):
+        dev_seed(StudyCfg(seeds=[0]), None)

@@ -8,6 +8,7 @@ import re
 import pytest
 
 from kit.toy import world
+from kit.toy.tasks import MATH_MAX
 from kit.toy.world import (FACTS, GROUPS, PARTS, TASKS, Problem, base_style, make_split, part_of, problem_id,
                            sample, tasks_in, teacher_trace, verify)
 
@@ -49,35 +50,51 @@ def test_problems_are_valid_and_gold_answers_verify(name):
             assert response == p.answer and "\\boxed" not in response
         elif task.group == "other":
             assert response == f"The answer is \\boxed{{{p.answer}}}."
-        else:  # math: the bare equations on one line, then the box
+        else:  # math: the story read back, each sentence's equations after a comma, then the box (one line)
             assert response.endswith(f" The answer is \\boxed{{{p.answer}}}.") and "\n" not in response
-            assert re.fullmatch(r"(\d+ [-+*/] \d+ = \d+\. )+The answer is \\boxed\{\d+\}\.", response)
+            story = re.split(r"(?<=[.?!])\s+", p.question)[:-1]
+            body = response[: -len(f" The answer is \\boxed{{{p.answer}}}.")]
+            parts = re.split(r"(?<=\.) (?=[A-Z])", body)
+            assert [re.sub(r"(, \d+ [-+*/] \d+ = \d+)*\.$", ".", part) for part in parts] == story
+            # every operand is already in the answer (a sentence read back, a result written) or is doubling's 2
+            written: set[str] = set()
+            for part in parts:
+                written |= set(re.findall(r"\d+", part.split(",")[0]))
+                for a, _, b, c in re.findall(r"(\d+) ([-+*/]) (\d+) = (\d+)", part):
+                    assert a in written and b in written | {"2"}, (part, a, b)
+                    written.add(c)
         if task.group == "math":
             trace = teacher_trace(p)
             assert verify(trace, p)
             assert trace.endswith(f"\\boxed{{{p.answer}}}.")
-            # the problem read back, one equation per line, the base's own line last: a new style in known words
+            # another style in known words: each sentence and each equation on a line of its own, the
+            # equations again on one line as a check, then the box; longer than the base's answer
             lines = trace.split("\n")
-            assert p.question.startswith(lines[0]) and lines[-1] == response and len(trace) > 2 * len(response)
+            story = re.split(r"(?<=[.?!])\s+", p.question)[:-1]
+            assert [ln for ln in lines[:-2] if not re.fullmatch(r"\d+ [-+*/] \d+ = \d+\.", ln)] == story
+            assert lines[-2] == " ".join(f"{eq}." for eq in world.math_equations(p))
+            assert lines[-1] == f"The answer is \\boxed{{{p.answer}}}." and len(trace) > len(response)
             assert set(re.findall(r"[A-Za-z]+", trace)) <= set(re.findall(r"[A-Za-z]+", p.question + response))
 
 
 @pytest.mark.parametrize("name", MATH)
 def test_math_answers_are_small_integers_and_every_trace_step_is_right(name):
     for p in make_split(name, 300, seed=1):
-        assert re.fullmatch(r"\d+", p.answer) and 0 <= int(p.answer) <= 99
-        assert 2 <= p.meta["n_ops"] <= 4
+        assert re.fullmatch(r"\d+", p.answer) and 0 <= int(p.answer) <= MATH_MAX
+        assert 2 <= p.meta["n_ops"] <= 3
         equations = re.findall(r"(\d+) ([-+*/]) (\d+) = (\d+)", teacher_trace(p))
         assert equations
         for a, op, b, c in equations:
             a, b, c = int(a), int(b), int(c)
+            # small facts: every value at most 20, every operand at most 5 but in the change (20 - total)
+            assert max(a, b, c) <= MATH_MAX and (b <= 5 or (op == "-" and a == MATH_MAX))
             assert {"+": a + b, "-": a - b, "*": a * b, "/": a // b if b and a % b == 0 else None}[op] == c
         # the checked chain ends at the gold answer
         assert int(equations[-1][3]) == int(p.answer)
 
 
-def test_math_uses_two_to_four_operations():
-    counts = {k: 0 for k in (2, 3, 4)}
+def test_math_uses_two_or_three_operations_on_small_numbers():
+    counts = {k: 0 for k in (2, 3)}
     for name in MATH:
         for p in make_split(name, 300, seed=2):
             counts[p.meta["n_ops"]] += 1

@@ -113,8 +113,9 @@ def save(fig, path: Path) -> Path:
     """PNG at DPI (the path the report links) and an SVG of the same stem; the figure is closed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI, bbox_inches="tight")
-    fig.savefig(path.with_suffix(".svg"), bbox_inches="tight")
+    # no date in the files: a rerun that draws the same figure writes the same bytes (committed examples diff cleanly)
+    fig.savefig(path, dpi=DPI, bbox_inches="tight", metadata={"Software": None})
+    fig.savefig(path.with_suffix(".svg"), bbox_inches="tight", metadata={"Date": None})
     plt.close(fig)
     return path
 

@@ -115,9 +115,15 @@ def _complete(path: Path) -> bool:
 def ensure_base(cache_dir: Path, quick: bool = False, cfg: BuildCfg | None = None,
                 log: Callable[[str], None] | None = None) -> Path:
     """The folder of the toy base (model + tokenizer, `save_pretrained` format), built once and reused."""
+    from kit.toy.shipped import unpack
+
     cfg = cfg or (QUICK if quick else DEFAULT)
     out = base_dir(cache_dir, quick, cfg)
     if _complete(out):
+        return out
+    if unpack(out.name, out):  # the kit ships this very build: the same weights on every machine
+        if log:
+            log(f"toy base: unpacked the shipped build {out.name}")
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}")
@@ -311,6 +317,8 @@ def build_base(out: Path, cfg: BuildCfg, log: Callable[[str], None] | None = Non
     """Build the tokenizer, pretrain the model, evaluate it and save everything into `out`."""
     import torch
 
+    from kit.report.readable import cpu_model
+
     t0 = time.time()
     tok = build_tokenizer(cfg.n_merges, cfg.seed)
     model = make_model(cfg, tok)
@@ -323,6 +331,7 @@ def build_base(out: Path, cfg: BuildCfg, log: Callable[[str], None] | None = Non
     scores = evaluate_base(model, tok, cfg.eval_per_task, cfg.eval_seed)
     info = {"cfg": asdict(cfg), "key": cfg_key(cfg), "world": WORLD_VERSION, "tokenizer": TOKENIZER_VERSION,
             "pretrain": PRETRAIN_VERSION, "params": n_params, "vocab": len(tok), "threads": torch.get_num_threads(),
+            "cpu": cpu_model(),
             "final_loss": sum(losses[-50:]) / len(losses[-50:]), "train_s": round(t_train, 1),
             "total_s": round(time.time() - t0, 1), **scores}
     out = Path(out)
@@ -349,6 +358,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=None,
                     help="cache folder (default: $KIT_CACHE/toy or outputs/.cache/toy, where the kit looks)")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    ap.add_argument("--rebuild", action="store_true",
+                    help="build from scratch into --out even if the kit ships this base (to compare builds)")
+    ap.add_argument("--ship", action="store_true",
+                    help="after building, copy the base into kit/toy/shipped/ (maintainers, after a world change)")
     args = ap.parse_args(argv)
     import torch
 
@@ -356,7 +369,19 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     cache = args.out or Path(os.environ.get("KIT_CACHE") or "outputs/.cache") / "toy"
     t0 = time.time()
-    path = ensure_base(cache, args.quick, log=lambda m: print(m, file=sys.stderr, flush=True))
+    log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+    if args.rebuild:
+        path = base_dir(cache, args.quick)
+        if _complete(path):
+            print(f"error: {path} exists; --rebuild builds into a new --out folder", file=sys.stderr)
+            return 2
+        build_base(path, QUICK if args.quick else DEFAULT, log=log)
+    else:
+        path = ensure_base(cache, args.quick, log=log)
+    if args.ship:
+        from kit.toy.shipped import ship
+
+        print(f"shipped: {ship(path)}")
     info = json.loads((path / BUILD_INFO).read_text())
     print(f"toy base: {path}")
     print(f"built in {info['total_s']:.0f}s (training {info['train_s']:.0f}s, {info['threads']} threads); "

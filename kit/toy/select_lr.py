@@ -2,9 +2,11 @@
 [--per-task 200] [--fresh]`
 
 The toy recipe's learning rates, chosen by a rule fixed before any transfer result is looked at: for each
-arm, train it (seed 0, the recipe's other settings) at every learning rate of the grid and keep the one with
+arm, train it (the recipe's other settings) at every learning rate of the grid and keep the one with
 the best accuracy on *math validation* problems, decoded as the toy math benchmarks are (ties: the smaller
-rate). Only the trained task is looked at, as a practitioner tuning math fine-tuning would; other
+rate). The runs use a development seed (the recipe's first `study.dev_seeds`, or `--seed`), never a
+confirmatory one: tuning on the seeds that later confirm would make the study's verdicts part of the tuning.
+Only the trained task is looked at, as a practitioner tuning math fine-tuning would; other
 reasoning, non-reasoning, TI and drift play no part.
 
 Validation problems are the world's held-out "eval" part, but the rows after the ones the toy benchmarks
@@ -70,6 +72,16 @@ def math_accuracy(base_dir: Path, adapter: Path | None, problems: list[Any], see
     return sum(ok) / len(ok)
 
 
+def dev_seed(study, asked: int | None) -> int:
+    """The seed the selection runs use: a development seed, never one of the confirmatory `study.seeds`."""
+    seed = asked if asked is not None else (study.dev_seeds[0] if study.dev_seeds else None)
+    if seed is None:
+        raise KitError("no development seed: list study.dev_seeds in the recipe or give --seed")
+    if seed in study.seeds:
+        raise KitError(f"--seed {seed} is a confirmatory seed (study.seeds {study.seeds}); tune on a development seed")
+    return seed
+
+
 def choose(scores: dict[float, float]) -> float:
     """The learning rate with the best accuracy; on a tie the smaller one (the more cautious choice)."""
     return min(scores, key=lambda lr: (-scores[lr], lr))
@@ -86,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--grid", default="1e-4,3e-4,1e-3,3e-3")
     ap.add_argument("--arms", default="sft,grpo")
     ap.add_argument("--per-task", type=int, default=200, help="validation problems per math task")
+    ap.add_argument("--seed", type=int, default=None,
+                    help="development seed of the runs (default: the recipe's first study.dev_seeds)")
     ap.add_argument("--fresh", action="store_true", help="retrain runs that already exist")
     args = ap.parse_args(sys.argv[1:] if argv is None else argv)
     try:
@@ -94,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         unknown = [a for a in arms if a not in ARM_LR_KEY]
         if unknown:
             raise KitError(f"--arms: no learning-rate knob for {unknown}; choose from {sorted(ARM_LR_KEY)}")
-        recipe = load_recipe(args.recipe, [*args.overrides, "seed=0"])
+        recipe = load_recipe(args.recipe, args.overrides)
+        seed = dev_seed(recipe.study, args.seed)
         problems = validation_problems(args.per_task)
     except (KitError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -104,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("KIT_CACHE", str(Path(recipe.output_dir) / ".cache"))
     base_dir = Path(resolve_path(recipe.model, Path(os.environ["KIT_CACHE"])))
     table: dict[str, Any] = {"rule": "best math accuracy on validation problems (decoded as the toy math "
-                                     "benchmarks); ties -> smaller lr",
+                                     "benchmarks); ties -> smaller lr", "seed": seed,
                              "validation_problems": len(problems), "grid": grid,
                              "base": math_accuracy(base_dir, None, problems), "arms": {}}
     print(f"base: math validation accuracy {table['base']:.3f} on {len(problems)} problems", flush=True)
@@ -112,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         scores: dict[float, float] = {}
         for lr in grid:
             name = f"{arm}-{lr:g}"
-            rc = run_main([args.recipe, *args.overrides, "seed=0", f"arms=[{arm}]", f"{ARM_LR_KEY[arm]}={lr}",
+            rc = run_main([args.recipe, *args.overrides, f"seed={seed}", f"arms=[{arm}]", f"{ARM_LR_KEY[arm]}={lr}",
                            f"output_dir={out}", f"run_name={name}", "--stages", f"data,train_{arm}"]
                           + (["--fresh"] if args.fresh else []))
             if rc != 0:

@@ -88,20 +88,26 @@ def _plain_style(problem: Problem) -> str:
 
 
 # -----------------------------------------------------------------------------------------------------
-# math: items bought, given away, doubled, shared
+# math: items bought, given away, doubled, shared. Small numbers (every value 1..20, every operand 1..5 or 2):
+# a 2-layer model computes these facts reliably when it writes them out, and rarely guesses a two-step
+# result at once (an earlier world used values up to 99 with 2-4 operations: the base got about 1 in 10 of
+# its worked answers right, so no fine-tuning could raise math).
+
+MATH_MAX = 20
+
 
 def _gen_math_items(rng: random.Random) -> Problem:
     while True:
         name, item, box = rng.choice(NAMES), rng.choice(ITEMS), rng.choice(CONTAINERS)
-        n_ops = rng.randint(2, 4)
+        n_ops = rng.randint(2, 3)
         steps: list[dict[str, Any]] = []
-        if rng.random() < 0.6:
-            a, b = rng.randint(2, 6), rng.randint(2, 9)
+        if rng.random() < 0.4:
+            a, b = rng.randint(2, 4), rng.randint(2, 5)
             value = a * b
             sentences = [f"{name} has {a} {box} of {b} {item}."]
             steps.append({"kind": "boxes", "a": a, "b": b, "value": value})
         else:
-            value = rng.randint(5, 40)
+            value = rng.randint(3, 15)
             sentences = [f"{name} has {value} {item}."]
             steps.append({"kind": "start", "value": value})
         ops_done = len(steps) - (steps[0]["kind"] == "start")
@@ -110,12 +116,11 @@ def _gen_math_items(rng: random.Random) -> Problem:
             options = []
             if value >= 2:
                 options += ["give", "lose"]
-            if value <= 79:
+            if value <= MATH_MAX - 1:
                 options += ["buy", "find"]
-            if 2 <= value <= 49:
+            if 2 <= value <= MATH_MAX // 2:
                 options.append("double")
-            divisors = [k for k in (2, 3, 4, 5) if value >= 2 * k and value % k == 0]
-            if divisors:
+            if value >= 4 and value % 2 == 0:
                 options.append("share")
             if not options:
                 ok = False
@@ -123,12 +128,12 @@ def _gen_math_items(rng: random.Random) -> Problem:
             kind = rng.choice(options)
             prev = value
             if kind in ("give", "lose"):
-                c = rng.randint(1, min(prev - 1, 9))
+                c = rng.randint(1, min(prev - 1, 5))
                 value = prev - c
                 verb = "gives away" if kind == "give" else "loses"
                 sentences.append(f"Then {name} {verb} {c} {item}.")
             elif kind in ("buy", "find"):
-                c = rng.randint(1, min(99 - prev, 9))
+                c = rng.randint(1, min(MATH_MAX - prev, 5))
                 value = prev + c
                 verb = "buys" if kind == "buy" else "finds"
                 sentences.append(f"Then {name} {verb} {c} more {item}.")
@@ -137,9 +142,9 @@ def _gen_math_items(rng: random.Random) -> Problem:
                 value = prev * 2
                 sentences.append(f"Then {name} doubles the number of {item}.")
             else:
-                c = rng.choice(divisors)
+                c = 2
                 value = prev // c
-                sentences.append(f"Then {name} shares the {item} equally among {c} friends and keeps one share.")
+                sentences.append(f"Then {name} shares the {item} equally with a friend and keeps one share.")
             steps.append({"kind": kind, "prev": prev, "c": c, "value": value})
             ops_done += 1
         if ok:
@@ -150,90 +155,116 @@ def _gen_math_items(rng: random.Random) -> Problem:
 
 
 # -----------------------------------------------------------------------------------------------------
-# math: shopping bills and change
+# math: shopping bills and change (totals up to 20 dollars). Always three steps (two purchases, then the change
+# or an equal split): with one or two steps the base computed the result at once as often as it worked it out,
+# so working it out could add nothing.
 
 def _gen_math_shop(rng: random.Random) -> Problem:
-    g1, g2 = rng.sample(GOODS, 2)
-    p1, p2 = rng.randint(2, 12), rng.randint(2, 12)
+    while True:
+        g1, g2 = rng.sample(GOODS, 2)
+        p1, p2, x = rng.randint(2, 5), rng.randint(1, 5), rng.randint(2, 4)
+        total = x * p1 + p2
+        if total <= MATH_MAX - 1:
+            break
     name, friend = rng.sample(NAMES, 2)
-    x = rng.randint(2, 4)
-    y = rng.randint(2, 4) if rng.random() < 0.5 else 1
-    total = x * p1 + y * p2
-    text = f"A {g1} costs {p1} dollars and a {g2} costs {p2} dollars. "
-    text += f"{name} buys {x} {g1}s and {'one ' + g2 if y == 1 else f'{y} {g2}s'}."
+    text = f"A {g1} costs {p1} dollars and a {g2} costs {p2} dollars. {name} buys {x} {g1}s and one {g2}."
     meta: dict[str, Any] = {"task": "math_shop", "name": name, "g1": g1, "g2": g2, "p1": p1, "p2": p2,
-                            "x": x, "y": y, "total": total}
-    end = rng.choice(("spend", "change", "split") if total % 2 == 0 else ("spend", "change"))
-    if end == "change":
-        bill = rng.choice([b for b in (20, 50, 100) if b >= total])
-        text += f" {name} pays with a {bill} dollar bill. How many dollars of change does {name} get?"
-        value = bill - total
-        meta["bill"] = bill
-    elif end == "split":
+                            "x": x, "second": True, "total": total}
+    if total % 2 == 0 and rng.random() < 0.5:
         text += f" {name} and {friend} share the cost equally. How many dollars does each of them pay?"
         value = total // 2
         meta["friend"] = friend
     else:
-        text += f" How many dollars does {name} spend?"
-        value = total
-    meta["n_ops"] = 2 + (y > 1) + (end != "spend")
+        bill = MATH_MAX
+        text += f" {name} pays with a {bill} dollar bill. How many dollars of change does {name} get?"
+        value = bill - total
+        meta["bill"] = bill
+    meta["n_ops"] = 3
     return Problem(text, str(value), meta)
 
 
 # -----------------------------------------------------------------------------------------------------
-# math solutions: the equations, one per operation. The base writes only them ("6 * 8 = 48. 48 - 5 = 43. The
-# answer is \\boxed{43}."); the teacher (`teacher_trace`) first reads the problem back sentence by sentence,
-# then writes one equation per line, then the base's line as a final check. Every word of the trace is a word
-# of the question or of the base's answer, so the base knows each token (as a real base knows a teacher's
-# words) and only the style is new to it, as in the paper, where the teacher's traces are off-policy text
-# in a vocabulary the base already has.
+# math solutions. The base works a problem out by reading it back sentence by sentence and writing each
+# sentence's equations right after it ("Mia has 22 beads. Then Mia loses 8 beads, 22 - 8 = 14. ... The answer
+# is \\boxed{2}."): every operand is in the sentence just copied or in the equation just written, so a tiny
+# model can compute it (an earlier world had the bare equations only, whose operands had to be found in the
+# question by position: the base got about 1 in 10 of those right). The teacher (`teacher_trace`) writes the
+# same steps in another, more verbose style: each sentence on its own line, each equation on its own line,
+# then all the equations again in one line as a check, then the box. Every word of the trace is a word of
+# the question or of the base's answer, so the base knows each token (as a real base knows a teacher's words)
+# and only the style is new to it, as in the paper, where the teacher's traces are off-policy text in a
+# vocabulary the base already has.
 
 
-def _items_equations(p: Problem) -> list[str]:
-    out: list[str] = []
+def _items_equations(p: Problem) -> list[list[str]]:
+    """One list of equations per sentence of the question's story (the first sentence has none unless it
+    states boxes of items)."""
+    out: list[list[str]] = []
     for s in p.meta["steps"]:
         k = s["kind"]
         if k == "boxes":
-            out.append(f"{s['a']} * {s['b']} = {s['value']}")
+            out.append([f"{s['a']} * {s['b']} = {s['value']}"])
         elif k in ("give", "lose"):
-            out.append(f"{s['prev']} - {s['c']} = {s['value']}")
+            out.append([f"{s['prev']} - {s['c']} = {s['value']}"])
         elif k in ("buy", "find"):
-            out.append(f"{s['prev']} + {s['c']} = {s['value']}")
+            out.append([f"{s['prev']} + {s['c']} = {s['value']}"])
         elif k == "double":
-            out.append(f"{s['prev']} * 2 = {s['value']}")
-        elif k != "start":
-            out.append(f"{s['prev']} / {s['c']} = {s['value']}")
+            out.append([f"{s['prev']} * 2 = {s['value']}"])
+        elif k == "share":
+            out.append([f"{s['prev']} / {s['c']} = {s['value']}"])
+        else:  # "start": the amount is stated
+            out.append([])
     return out
 
 
-def _shop_equations(p: Problem) -> list[str]:
+def _shop_equations(p: Problem) -> list[list[str]]:
+    """Per story sentence: the prices (none), the purchase (the products and their sum), the payment or the
+    split (its equation), as in `_gen_math_shop`."""
     m = p.meta
     a = m["x"] * m["p1"]
-    out = [f"{m['x']} * {m['p1']} = {a}"]
-    b = m["p2"]
-    if m["y"] > 1:
-        b = m["y"] * m["p2"]
-        out.append(f"{m['y']} * {m['p2']} = {b}")
-    out.append(f"{a} + {b} = {m['total']}")
+    buy = [f"{m['x']} * {m['p1']} = {a}"] + ([f"{a} + {m['p2']} = {m['total']}"] if m["second"] else [])
+    out: list[list[str]] = [[], buy]
     if "bill" in m:
-        out.append(f"{m['bill']} - {m['total']} = {p.answer}")
+        out.append([f"{m['bill']} - {m['total']} = {p.answer}"])
     elif "friend" in m:
-        out.append(f"{m['total']} / 2 = {p.answer}")
+        out.append([f"{m['total']} / 2 = {p.answer}"])
     return out
 
 
 _EQUATIONS = {"math_items": _items_equations, "math_shop": _shop_equations}
 
 
+def _story(p: Problem) -> list[tuple[str, list[str]]]:
+    """(sentence without its final period, its equations) for every sentence before the question."""
+    sentences = re.split(r"(?<=[.?!])\s+", p.question.strip())[:-1]
+    equations = _EQUATIONS[p.task](p)
+    if len(sentences) != len(equations):
+        raise AssertionError(f"{p.task}: {len(sentences)} sentences but {len(equations)} steps: {p.question}")
+    return [(s[:-1], eqs) for s, eqs in zip(sentences, equations)]
+
+
+def math_equations(p: Problem) -> list[str]:
+    """Every equation of the solution, in order (the last one's result is the answer)."""
+    return [eq for _, eqs in _story(p) for eq in eqs]
+
+
 def _math_style(p: Problem) -> str:
-    """The base's math answer: the bare equations, one per operation, then the boxed result (one line)."""
-    return " ".join(f"{eq}." for eq in _EQUATIONS[p.task](p)) + f" The answer is \\boxed{{{p.answer}}}."
+    """The base's worked answer (one line): each story sentence read back with its equations after a comma,
+    then the boxed result."""
+    steps = " ".join(s + "".join(f", {eq}" for eq in eqs) + "." for s, eqs in _story(p))
+    return f"{steps} The answer is \\boxed{{{p.answer}}}."
 
 
 def _math_trace(p: Problem) -> str:
-    """The teacher's answer (lines): the problem read back, one equation per line, the base's line as a check."""
-    sentences = re.split(r"(?<=[.?!])\s+", p.question.strip())
-    return "\n".join([*sentences, *(f"{eq}." for eq in _EQUATIONS[p.task](p)), _math_style(p)])
+    """The teacher's answer (lines): each story sentence, then each of its equations on a line of its own,
+    then every equation again on one line as a check, then the boxed result."""
+    lines: list[str] = []
+    for s, eqs in _story(p):
+        lines.append(f"{s}.")
+        lines.extend(f"{eq}." for eq in eqs)
+    lines.append(" ".join(f"{eq}." for eq in math_equations(p)))
+    lines.append(f"The answer is \\boxed{{{p.answer}}}.")
+    return "\n".join(lines)
 
 
 # -----------------------------------------------------------------------------------------------------

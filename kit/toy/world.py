@@ -2,8 +2,9 @@
 generator and an exact verifier (the tasks themselves are in kit/toy/tasks.py; the registry `TASKS`, the splits
 and the public helpers are here).
 
-- math (the training domain): multi-step arithmetic word problems, 2-4 operations, integer answers in
-  0..99. The answer goes in `\\boxed{}`; the base writes the bare equations before it.
+- math (the training domain): arithmetic word problems of two or three steps on small numbers (every value
+  0..20). The answer goes in `\\boxed{}`; when the base works a problem out it reads the story back sentence
+  by sentence with each sentence's equation after it.
 - other reasoning (never trained on): boolean logic over named variables, picking who has the most (or
   fewest) of something from stated amounts, counting a word in a list. The answer goes in `\\boxed{}` too,
   so the "reason, then box" habit matters across both reasoning groups.
@@ -11,9 +12,10 @@ and the public helpers are here).
   a word with a separator, writing words in upper case. The answer is given directly (no box) and checked
   as an exact string after stripping.
 
-Every problem has a base-style response (`base_style`: the pretrained base's own short answer; for math
-the bare equations then the box, and sometimes just the box, `direct_answer`) and every math problem a teacher trace (`teacher_trace`: a verbose, program-written solution in a style
-unlike the base's but in words the base knows; the off-policy SFT target).
+Every problem has a base-style response (`base_style`: the pretrained base's own answer; for math the story
+read back with its equations, then the box, and sometimes just the box, `direct_answer`) and every math problem
+a teacher trace (`teacher_trace`: a longer, program-written solution in a style unlike the base's, one line per
+sentence and per equation and a check line, but in words the base knows; the off-policy SFT target).
 
 Questions fall into three disjoint parts by a hash of (task, question): "eval" (20 %), "train" (20 %, the
 math problems for SFT/RL) and "pretrain" (60 %, what the toy base is pretrained on). `make_split` only ever
@@ -43,6 +45,7 @@ from kit.toy.tasks import (  # noqa: F401  (re-exported: the world's public name
     _gen_upper,
     _math_style,
     _math_trace,
+    math_equations,
     _plain_style,
     _verify_boxed_int,
     _verify_boxed_str,
@@ -52,7 +55,7 @@ from kit.toy.tasks import (  # noqa: F401  (re-exported: the world's public name
 )
 
 # Bump when a generator, a template or the fact table (kit/toy/tasks.py) changes: cached toy bases are keyed by it.
-WORLD_VERSION = "toy-world-6"
+WORLD_VERSION = "toy-world-9"
 
 PARTS: tuple[str, ...] = ("eval", "train", "pretrain")
 
