@@ -1,7 +1,8 @@
 """The per-run report as a student reads it: report.md at the precision of its estimates, flags and tokens in
 words, zero-by-construction figures explained, the machine named; and report.html opened in headless Chromium
 (Debian's `chromium`): every image decodes, nothing overflows a 1280 px laptop page, and a screenshot is kept
-with the test artefacts ($KIT_TEST_ARTIFACTS, else test-artifacts/ at the repo root).
+with the test artefacts ($KIT_TEST_ARTIFACTS; else test-artifacts/ at the repo root under CI; else a pytest temporary
+folder, so a developer's checkout gets no stray files).
 
 Without chromium the browser tests skip, except under CI (the CI environment variable set), where they fail:
 .ci/run installs it.
@@ -25,7 +26,7 @@ import yaml
 from kit import recipe as R
 from kit.report.build import _zero_notes, build
 from kit.report.html import markdown_to_html
-from kit.report.readable import cpu_model, est, machine, num, reason
+from kit.report.readable import cpu_model, machine, reason, stat, with_ci
 from tests.conftest import ROOT
 
 WIDTH = 1280  # a laptop
@@ -113,17 +114,26 @@ def _row(rows: list[str], *starts: str) -> str:
 
 
 def test_intervals_are_printed_at_the_precision_of_their_estimates(report):
+    """The run report follows the study report's one rule (kit.report.intervals): precision from the interval's
+    half-width, zero without float noise, a zero-width interval in words."""
     md = (report / "report.md").read_text()
     # was "0.07005 [0.0, 0.3] | 0.001149 [0.0, 0.0]": the bounds lost every digit the estimate has
     pca = _table(md, "| arm | benchmark | d faithful |")
-    assert _row(pca, "sft", "math500").endswith("| 0.070 [0.012, 0.300] | 0.0011 [0.0002, 0.0031] |")
-    assert _row(pca, "onpolicy_sft", "math500").endswith("| 0 [0, 0] | 0 [0, 0] |")
-    assert not re.search(r"\d\.\d+e-1\d", md), "float noise printed instead of 0"
+    assert _row(pca, "sft", "math500").endswith("| 0.07 [0.01, 0.30] | 0.0011 [0.0002, 0.0031] |")
+    assert _row(pca, "onpolicy_sft", "math500").endswith("| 0 (interval of zero width) | 0 (interval of zero width) |")
+    assert not re.search(r"\d\.\d+e-1\d|×10⁻¹", md), "float noise printed instead of 0"
     assert not re.search(r"(?<![\d.])-0(\.0+)?(?![\d.])", md), "a negative zero"
+    # no estimate is printed beside an interval whose bounds print the same (a zero-width one is said in words)
+    pairs = re.findall(r"[-+]?\d[\d.]* \[([^\],]+), ([^\]]+)\]", md)
+    assert pairs and not [p for p in pairs if p[0] == p[1]], [p for p in pairs if p[0] == p[1]]
     # 1 - CKA of an arm identical to the base is float noise (-4.74e-15): 0; a real small shift keeps its digits
     drift = _table(md, "| model | probe accuracy drop |")
     assert _row(drift, "onpolicy_sft").endswith("| 0 | 0 |")
-    assert _row(drift, "sft").endswith("| 0 | 0.000300 |")
+    assert _row(drift, "sft").endswith("| 0 | 3.00×10⁻⁴ |")
+    # scores, TI and gains too: one decimal for points, the gain signed as in the study's premise table
+    ti = _table(md, "| arm | TI other (v2) |")
+    assert "| +35.0 [15.0, 55.0] |" in _row(ti, "sft") and "| 0.0 (interval of zero width) |" in _row(ti, "onpolicy_sft")
+    assert "| 60.0 [30.0, 90.0] |" in _row(_table(md, "| group | benchmark | column |"), "math", "math500", "paper (primary)")
 
 
 def test_no_raw_flag_names_in_prose_or_headers(report):
@@ -170,10 +180,13 @@ def test_the_machine_is_named(report, monkeypatch):
 
 
 def test_numbers_and_flags_in_words():
-    assert [num(x) for x in (-4.74e-15, 0.0002247, 3.741e-05, 6.438e-07, 0.1544, 12.345)] == \
-        ["0", "0.000225", "3.74e-05", "6.44e-07", "0.154", "12.3"]
-    assert est(0.001149, [0.0, 0.0]) == "0.0011 [0, 0]" and est(0.0, [0.0, 0.02]) == "0 [0, 0.020]"
-    assert est(2e-8, [1e-8, 3e-8]) == "2.0e-08 [1.0e-08, 3.0e-08]" and est(float("nan"), None) == "–"
+    assert [stat(x) for x in (-4.74e-15, 0.0002247, 3.741e-05, 6.438e-07, 0.1544, 12.345, None)] == \
+        ["0", "2.25×10⁻⁴", "3.74×10⁻⁵", "6.44×10⁻⁷", "0.154", "12.3", "–"]
+    # the issue's "0.001149 [0.0, 0.0]": an estimate is never printed beside a zero-width interval missing it
+    assert with_ci(0.001149, [0.0, 0.0]) == "0.00115 (interval of zero width)"
+    assert with_ci(0.0, [0.0, 0.02]) == "0.000 [0.000, 0.020]" and with_ci(0.5, None) == "0.500"
+    assert with_ci(2e-8, [1e-8, 3e-8]) == "2.0 [1.0, 3.0]×10⁻⁸" and with_ci(float("nan"), None) == "–"
+    assert with_ci(4.0, [1.0, 7.0], signed=True, least=1) == "+4.0 [1.0, 7.0]"
     assert reason("ti_non_ci_width_3341>200") == "the TI non-reasoning interval is 3341 points wide (over 200)"
     assert reason("ti_undefined_in_15.5%_of_replicates") == "TI is undefined in 15.5% of the bootstrap resamples"
     assert reason("some_new_flag") == "some new flag"
@@ -259,10 +272,26 @@ def check_page(html: str, folder: Path, width: int = WIDTH) -> dict:
     return json.loads(found.group(1).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&"))
 
 
-def _artefacts() -> Path:
-    out = Path(os.environ.get("KIT_TEST_ARTIFACTS") or ROOT / "test-artifacts")
+def _artefacts(scratch: Path) -> Path:
+    """Where screenshots are kept: $KIT_TEST_ARTIFACTS if set; test-artifacts/ in the checkout only under CI (its
+    job keeps that folder); else `scratch`, a pytest temporary folder."""
+    if os.environ.get("KIT_TEST_ARTIFACTS"):
+        out = Path(os.environ["KIT_TEST_ARTIFACTS"])
+    else:
+        out = ROOT / "test-artifacts" if os.environ.get("CI") else scratch
     out.mkdir(parents=True, exist_ok=True)
     return out
+
+
+def test_screenshots_stay_out_of_a_developers_checkout(tmp_path, monkeypatch):
+    monkeypatch.delenv("KIT_TEST_ARTIFACTS", raising=False)
+    monkeypatch.delenv("CI", raising=False)
+    assert _artefacts(tmp_path / "a") == tmp_path / "a"
+    monkeypatch.setitem(globals(), "ROOT", tmp_path / "repo")  # the checkout, here a folder of this test's
+    monkeypatch.setenv("CI", "1")
+    assert _artefacts(tmp_path / "b") == tmp_path / "repo" / "test-artifacts"
+    monkeypatch.setenv("KIT_TEST_ARTIFACTS", str(tmp_path / "kept"))
+    assert _artefacts(tmp_path / "c") == tmp_path / "kept" and (tmp_path / "kept").is_dir()
 
 
 def test_the_checker_sees_a_wide_table_and_a_broken_image(tmp_path):
@@ -278,7 +307,7 @@ def test_the_checker_sees_a_wide_table_and_a_broken_image(tmp_path):
     assert good["overflow"] == [] and good["scrollWidth"] <= good["width"] and good["scrolling"] == 1
 
 
-def test_report_html_in_a_browser(report):
+def test_report_html_in_a_browser(report, tmp_path):
     """Every image decodes, nothing overflows a 1280 px page (wide tables scroll in their own box), and a
     screenshot of the page is kept with the test artefacts."""
     result = check_page((report / "report.html").read_text(), report)
@@ -286,7 +315,7 @@ def test_report_html_in_a_browser(report):
     assert result["scrollWidth"] <= result["width"] == WIDTH, result
     assert result["overflow"] == [], result["overflow"]
     assert result["scrolling"] >= 1  # the token table with its 160-character token scrolls inside its box
-    shot = _artefacts() / "report-browser.png"
+    shot = _artefacts(tmp_path) / "report-browser.png"
     shot.unlink(missing_ok=True)
     height = min(max(900, result["height"]), 16000)
     res = _run_chromium(f"--window-size={WIDTH},{height}", "--virtual-time-budget=10000",

@@ -16,7 +16,8 @@ from kit.groups import GROUPS
 from kit.report import deviations
 from kit.report.figures import make_figures
 from kit.report.html import markdown_to_html
-from kit.report.readable import ci, est, fixed, machine, num, pct, reason, shifted, verdict
+from kit.report.intervals import num
+from kit.report.readable import machine, pct, reason, shifted, stat, verdict, with_ci
 from kit.artefacts import Analysis, EvalResults, ProbeResults
 
 GROUP_NAME = {"math": "Math", "other": "Other reasoning", "non": "Non-reasoning"}
@@ -62,14 +63,14 @@ def _score_table(scores: dict[str, Any], analysis: dict[str, Any], models: list[
             cells = []
             for m in models:
                 s = scores.get(m, {}).get(b, {}).get("scores", {}).get(col)
-                band = ""
+                band = None
                 if col == info["primary"] and m != "base" and m in analysis and b in analysis[m]["benchmarks"]:
-                    band = ci(analysis[m]["benchmarks"][b].get("model_ci"))
+                    band = analysis[m]["benchmarks"][b].get("model_ci")
                 elif col == info["primary"] and m == "base" and analysis:
                     first = next(iter(analysis.values()))
                     if b in first["benchmarks"]:
-                        band = ci(first["benchmarks"][b].get("base_ci"))
-                cells.append(f"{pct(100 * s) if s is not None else '–'}{band}")
+                        band = first["benchmarks"][b].get("base_ci")
+                cells.append(with_ci(100 * s if s is not None else None, band, least=1))
             label = f"{col} (primary)" if col == info["primary"] else f"{col} (paper's code)"
             lines.append(f"| {info['group']} | {b} | {label} | " + " | ".join(cells) + f" | {info['n_items']} |")
     return lines
@@ -82,10 +83,10 @@ def _group_table(scores: dict[str, Any], analysis: dict[str, Any], models: list[
         for m in models:
             vals = [100 * v["scores"][v["primary"]] for v in scores.get(m, {}).values()
                     if v["group"] == g and v["primary"] in v["scores"]]
-            band = ""
+            band = None
             if m != "base" and m in analysis and g in analysis[m]["groups"]:
-                band = ci(analysis[m]["groups"][g]["model_avg_ci"])
-            cells.append(pct(sum(vals) / len(vals) if vals else None) + band)
+                band = analysis[m]["groups"][g]["model_avg_ci"]
+            cells.append(with_ci(sum(vals) / len(vals) if vals else None, band, least=1))
         lines.append(f"| {GROUP_NAME[g]} | " + " | ".join(cells) + " |")
     return lines
 
@@ -97,9 +98,9 @@ def _ti_table(analysis: dict[str, Any]) -> list[str]:
         v2, v1 = a["ti_v2"], a["ti_v1"]
         gain = a["groups"].get("math", {})
         conclusive = "no: " + "; ".join(reason(r) for r in a["inconclusive_reasons"]) if a["inconclusive"] else "yes"
-        lines.append(f"| {arm} | {pct(v2['TI_other'])}{ci(v2['TI_other_ci'])} | {pct(v2['TI_non'])}{ci(v2['TI_non_ci'])} "
-                     f"| {pct(v1['TI_other'])}{ci(v1['TI_other_ci'])} | {pct(v1['TI_non'])}{ci(v1['TI_non_ci'])} "
-                     f"| {pct(gain.get('gain'))}{ci(gain.get('gain_ci'))} | {conclusive} |")
+        ti = [with_ci(v[f"TI_{g}"], v[f"TI_{g}_ci"]) for v in (v2, v1) for g in ("other", "non")]
+        lines.append(f"| {arm} | {' | '.join(ti)} | {with_ci(gain.get('gain'), gain.get('gain_ci'), True, 1)} "
+                     f"| {conclusive} |")
     return lines
 
 
@@ -151,8 +152,8 @@ def _pca_lines(arms: dict[str, Any]) -> list[str]:
              "| arm | benchmark | d faithful | d corrected |", "|---|---|---|---|"]
     for arm, a in arms.items():
         for b, p in a.get("pca", {}).items():
-            lines.append(f"| {arm} | {b} | {est(p['faithful']['d'], p['faithful'].get('d_ci'))} "
-                         f"| {est(p['corrected']['d'], p['corrected'].get('d_ci'))} |")
+            lines.append(f"| {arm} | {b} | {with_ci(p['faithful']['d'], p['faithful'].get('d_ci'))} "
+                         f"| {with_ci(p['corrected']['d'], p['corrected'].get('d_ci'))} |")
     return lines
 
 
@@ -167,7 +168,7 @@ def _drift_lines(arms: dict[str, Any]) -> list[str]:
             drop = sum(pr["drop"]) / len(pr["drop"]) if pr else None
             one_minus = 1 - sum(ck["cka"]) / len(ck["cka"]) if ck else None
             base_accs += list(pr.get("base_acc") or []) if pr else []
-            lines.append(f"| {name} | {num(drop)} | {num(one_minus)} |")
+            lines.append(f"| {name} | {stat(drop)} | {stat(one_minus)} |")
     if base_accs and min(base_accs) >= 0.999:
         lines += ["", "The base's probe already tells the three groups apart perfectly at every layer: a drop of 0 "
                   "says they stay separable in the arm, not that nothing moved (1 - CKA measures the movement)."]
@@ -180,8 +181,8 @@ def _token_lines(arms: dict[str, Any]) -> list[str]:
              "| tokens the arm now ranks first (count) |", "|---|---|---|---|---|---|---|---|"]
     for arm, a in arms.items():
         for b, t in a.get("tokens", {}).items():
-            lines.append(f"| {arm} | {b} | {num(t['paper_kl'])} | {num(t['kl'])} | {num(t['rank_shift_mean'])} "
-                         f"| {fixed(t.get('arm_top1_rate'), 2)} | {t['n_tokens']} | {shifted(t)} |")
+            lines.append(f"| {arm} | {b} | {stat(t['paper_kl'])} | {stat(t['kl'])} | {stat(t['rank_shift_mean'])} "
+                         f"| {num(t.get('arm_top1_rate'), 2)} | {t['n_tokens']} | {shifted(t)} |")
     lines += ["", "Arm top-1 share: how often the scored token is the arm's own first choice; on greedy "
               "generations it should be ~1 (a check that the scored tokens are the generated ones). The last "
               "column lists the generated tokens that are the arm's first choice where the base ranked another "
@@ -274,6 +275,7 @@ def build(run_dir: str | Path) -> dict[str, Any]:
     made = make_figures(run_dir, recipe, scores, analysis, probe)
     latent_lines, probe = _latent_section(probe)
 
+    level = 100 * float(recipe.get("report", {}).get("ci", 0.95))  # the run's report.ci
     lines = [f"# Reasoning-transfer report: {recipe['name']}", "",
              "The paper (Huan et al., arXiv 2507.00432) finds that math SFT on teacher traces often fails to transfer "
              "and erodes non-reasoning skills, while on-policy RL (GRPO) on the same problems transfers and stays "
@@ -288,7 +290,7 @@ def build(run_dir: str | Path) -> dict[str, Any]:
                   "finding. It checks that every stage works.", ""]
     lines += ["## Arms", "", *_arms_section(recipe, models), "",
               "## Scores", "", *_score_table(scores, analysis, models), "",
-              "Scores in %, 95% paired-bootstrap intervals over items (whole clusters) in brackets. "
+              f"Scores in %, {level:g}% paired-bootstrap intervals over items (whole clusters) in brackets. "
               "`(paper's code)` rows score the same outputs the way the paper's harness did (maths: the last box "
               "anywhere in the output, reasoning included, finished or not). Primary columns credit an output cut "
               "off by the length cap only for an explicit answer (a complete `\\boxed{}` or an answer marker), "

@@ -1,7 +1,7 @@
 """Numbers, flags and tokens as a student reads them in the report, and the machine a run was made on.
 
-Every number is printed at the precision of its estimate: an interval's bounds at the estimate's decimals, and
-anything that rounds to 0 there prints as 0 (no -0.0, no 1e-15 from float noise). The bootstrap's inconclusive
+Every estimate with an interval is printed by the rule of kit.report.intervals (the study report's too): at the
+precision of its interval, 0 without float noise, a zero-width interval in words. The bootstrap's inconclusive
 flags (kit.measure.bootstrap, e.g. `di_math_ci_includes_0`) are named in words.
 """
 
@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from kit.report.intervals import estimate, finite, num
+
 ZERO = 1e-9  # a statistic of order 1 computed in float64 that is this close to 0 is rounding noise: it is 0
 REASONS = {  # kit.measure.bootstrap's inconclusive flags, in words
     "math_gain_ci_includes_0": "the math gain's interval includes 0",
@@ -23,52 +25,24 @@ REASONS = {  # kit.measure.bootstrap's inconclusive flags, in words
     "ti_point_undefined": "TI is undefined (no math gain to divide by)"}
 
 
-def finite(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+def with_ci(x: Any, lo_hi: list[float] | None, signed: bool = False, least: int = 0) -> str:
+    """An estimate and its interval as an artefact stores them ([lo, hi], null or missing), by the one rule
+    (kit.report.intervals.estimate); without an interval, the estimate alone."""
+    lo, hi = (lo_hi if lo_hi and len(lo_hi) == 2 else (None, None))
+    return estimate(x if finite(x) else math.nan, *(v if finite(v) else math.nan for v in (lo, hi)),
+                    signed=signed, least=least)
 
 
-def fixed(x: Any, places: int) -> str:
-    """x at `places` decimals; '–' when missing, and '0' for anything that rounds to 0 there (no -0.0, no 1e-15)."""
-    if not finite(x):
-        return "–"
-    s = f"{x:.{places}f}"
-    return "0" if float(s) == 0 else s
-
-
-def decimals(x: Any, sig: int) -> int | None:
-    """Decimals that show x to `sig` significant figures; None when that needs more than 6 (use 1.2e-07)."""
-    if not finite(x) or abs(x) < ZERO:
-        return 0
-    places = max(0, sig - 1 - math.floor(math.log10(abs(x))))
-    return places if places <= 6 else None
-
-
-def num(x: Any, sig: int = 3) -> str:
-    """A statistic to `sig` significant figures, so a student sees its size without exponent noise."""
-    places = decimals(x, sig)
-    return f"{x:.{sig - 1}e}" if places is None else fixed(x, places)
-
-
-def est(x: Any, lo_hi: list[float] | None, sig: int = 2) -> str:
-    """An estimate and its interval at the estimate's precision (the bounds at the same decimals)."""
-    ref = x if finite(x) and abs(x) >= ZERO else max((abs(v) for v in lo_hi or [] if finite(v)), default=0.0)
-    places = decimals(ref, sig)
-    if places is None:
-        fmt = lambda v: "–" if not finite(v) else ("0" if abs(v) < ZERO else f"{v:.{sig - 1}e}")  # noqa: E731
-    else:
-        fmt = lambda v: fixed(v, places)  # noqa: E731
-    ok = lo_hi and len(lo_hi) == 2 and all(finite(v) for v in lo_hi)
-    return fmt(x) + (f" [{fmt(lo_hi[0])}, {fmt(lo_hi[1])}]" if ok else "")
+def stat(x: Any) -> str:
+    """A statistic without an interval (a probe drop, 1 − CKA, a KL) at three significant figures by the same rule;
+    within ZERO of 0 it is the float noise of an order-1 computation (1 − CKA of the base itself): 0."""
+    return estimate(0.0 if finite(x) and abs(x) < ZERO else (x if finite(x) else math.nan), math.nan, math.nan)
 
 
 def pct(x: float | None, digits: int = 1) -> str:
-    return fixed(x, digits)
-
-
-def ci(lo_hi: list[float] | None) -> str:
-    if not lo_hi or any(not finite(v) for v in lo_hi):
-        return ""
-    return f" [{fixed(lo_hi[0], 1)}, {fixed(lo_hi[1], 1)}]"
+    """A score or TI in % with no interval beside it (the paper's published numbers), at the run report's one
+    decimal."""
+    return num(x, digits)
 
 
 def reason(flag: str) -> str:
@@ -89,8 +63,8 @@ def verdict(a: dict[str, Any]) -> str:
     if a.get("inconclusive"):
         return "TI v2 inconclusive: " + "; ".join(reason(r) for r in a.get("inconclusive_reasons", []))
     v2 = a["ti_v2"]
-    return (f"TI v2: other reasoning {pct(v2['TI_other'])}{ci(v2['TI_other_ci'])}, non-reasoning "
-            f"{pct(v2['TI_non'])}{ci(v2['TI_non_ci'])} (bootstrap intervals)")
+    return (f"TI v2: other reasoning {with_ci(v2['TI_other'], v2['TI_other_ci'])}, non-reasoning "
+            f"{with_ci(v2['TI_non'], v2['TI_non_ci'])} (bootstrap intervals)")
 
 
 def token(tok: Any) -> str:
@@ -120,26 +94,41 @@ def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
     return platform.processor() or platform.machine() or "unknown CPU"
 
 
+def torch_threads() -> int | None:
+    """torch's thread count where this process has torch loaded (a run's, or the study command's after its runs);
+    None where it has not: a report never imports torch to ask."""
+    torch = sys.modules.get("torch")
+    return torch.get_num_threads() if torch else None
+
+
+def torch_version() -> str | None:
+    """The installed torch's version (read from its metadata, not by importing it); None when not installed."""
+    try:
+        return importlib.metadata.version("torch")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def recorded(manifests: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """What a run's stage manifests (in the order given) record of its machine: the first of each fact that one
+    records (`hardware`, `cpu`, `torch_threads`, `versions.torch`), None for the rest."""
+    def first(get: Any) -> Any:
+        return next((v for m in manifests.values() if (v := get(m))), None)
+
+    return {"hardware": first(lambda m: m.get("hardware")), "cpu": first(lambda m: m.get("cpu")),
+            "torch": first(lambda m: (m.get("versions") or {}).get("torch")),
+            "torch_threads": first(lambda m: m.get("torch_threads"))}
+
+
 def machine(manifests: dict[str, dict[str, Any]]) -> str:
     """The report's machine line: accelerator, CPU model, torch threads and version. Facts the run's manifests
-    record (`hardware`, `cpu`, `torch_threads`, `versions`) win; the rest is this machine's, and says so."""
-    def first(key: str) -> Any:
-        return next((m[key] for m in manifests.values() if m.get(key)), None)
-
-    hw, cpu, threads = first("hardware") or "unknown", first("cpu"), first("torch_threads")
-    version = (first("versions") or {}).get("torch")
-    here = [k for k, v in (("CPU", cpu), ("threads", threads), ("torch version", version)) if v is None]
-    torch = sys.modules.get("torch")  # loaded in the run's process; the report itself never imports it
-    cpu = cpu or cpu_model()
-    threads = threads or (torch.get_num_threads() if torch else None)
-    version = version or _installed("torch")
+    record win; the rest is this machine's, and says so."""
+    run = recorded(manifests)
+    here = [k for k, v in (("CPU", run["cpu"]), ("threads", run["torch_threads"]), ("torch version", run["torch"]))
+            if v is None]
+    cpu = run["cpu"] or cpu_model()
+    threads = run["torch_threads"] or torch_threads()
+    version = run["torch"] or torch_version() or "not installed"
     note = f" ({', '.join(here)} of the machine that built this report: the run's manifests do not record them)" \
         if here else ""
-    return f"{hw}; CPU {cpu}; torch {version}, {threads or 'unknown'} threads{note}"
-
-
-def _installed(package: str) -> str:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
+    return f"{run['hardware'] or 'unknown'}; CPU {cpu}; torch {version}, {threads or 'unknown'} threads{note}"
