@@ -20,6 +20,7 @@ from kit.report import plots
 from kit.report.figures import make_figures, train_log
 
 CONTEXT = ("toy-seed0", "toy-qwen3", "seed 0")
+STUDY_CONTEXT = ("toy study (confirmatory)", "toy-qwen3")  # as kit.study writes it: the title adds the seeds
 BENCHES = {"m1": "math", "m2": "math", "o1": "other", "o2": "other", "n1": "non", "n2": "non", "n3": "non",
            "n4": "non"}
 ARMS_RUN = ["sft", "grpo", "onpolicy_sft", "sft_matched_lr"]
@@ -84,7 +85,8 @@ def drawn(tmp_path_factory) -> dict:
     run_dir = tmp_path_factory.mktemp("plots") / "toy-seed0"
     _logs(run_dir)
     scores, analysis = _scores()
-    recipe = {"name": "toy", "run_name": "toy-seed0", "seed": 0, "model": {"id": "toy-qwen3"}, "arms": ARMS_RUN}
+    recipe = {"name": "toy", "run_name": "toy-seed0", "seed": 0, "model": {"id": "toy-qwen3"}, "arms": ARMS_RUN,
+              "report": {"ci": 0.9}}  # the run's bootstrap level, named in the titles
     figs: dict[str, object] = {}
     save = plots._save
 
@@ -98,7 +100,7 @@ def drawn(tmp_path_factory) -> dict:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             made = [p for _, p in make_figures(run_dir, recipe, scores, analysis, _probe())]
-            made += plots.study_ti(PER_SEED, "grpo", "sft", run_dir / "study", " · ".join(CONTEXT))
+            made += plots.study_ti(PER_SEED, "grpo", "sft", run_dir / "study", " · ".join(STUDY_CONTEXT), 0.8)
             for fig in figs.values():  # a closed figure has a bare canvas: lay it out again as saved
                 FigureCanvasAgg(fig).draw()
     finally:
@@ -126,7 +128,9 @@ def test_every_plot_is_made_as_png_at_200_dpi_with_an_svg(drawn):
 def test_titles_name_run_model_and_seed_and_every_axis_is_labelled(drawn):
     for name, fig in drawn["figs"].items():
         title = fig._suptitle.get_text() if fig._suptitle else ""
-        assert all(part in title for part in CONTEXT), (name, title)
+        # the study's plot names its seeds itself (its context has none); a run's names its seed
+        parts = (*STUDY_CONTEXT, "seeds 0, 1, 2, 3, 4") if name == "ti_by_seed.png" else CONTEXT
+        assert all(part in title for part in parts), (name, title)
         for ax in _axes(fig):
             assert ax.get_xlabel().strip() and ax.get_ylabel().strip(), name
     units = {name: [ax.get_ylabel() for ax in _axes(fig)] for name, fig in drawn["figs"].items()}
@@ -269,3 +273,28 @@ def test_study_ti_draws_seeds_without_error_bars_and_the_mean_with_a_t_interval(
         assert min(ys[ARMS.get("grpo").colour]) - max(ys[ARMS.get("sft").colour]) > 0.15
     ticks = [t.get_text() for t in other.get_xticklabels()]
     assert ticks[0].startswith("GRPO") and "undefined: seed 2" in ticks[0] and "undefined" not in ticks[1]
+
+
+def test_interval_levels_are_the_settings_not_a_fixed_95(drawn):
+    """The run's report.ci (0.9 here) in the run plots' titles, the study's criteria.ci (0.8) in its legend."""
+    titles = {n: f._suptitle.get_text() for n, f in drawn["figs"].items()}
+    assert "90% paired-bootstrap CI" in titles["benchmarks.png"] and "90% bootstrap CI" in titles["ti_scatter.png"]
+    assert not [n for n, t in titles.items() if "95" in t]
+    labels = [t.get_text() for leg in _legends(drawn["figs"]["ti_by_seed.png"]) for t in leg.get_texts()]
+    assert "mean, 80% t-interval over seeds" in labels
+
+
+def test_figures_a_rebuild_does_not_redraw_are_removed_and_nothing_else(tmp_path):
+    """cka.png from a report built with the probe on must not stay (looking current) after a rebuild without it."""
+    run_dir = tmp_path / "toy-seed0"
+    _logs(run_dir)
+    scores, analysis = _scores()
+    recipe = {"name": "toy", "run_name": "toy-seed0", "seed": 0, "model": {"id": "toy-qwen3"}, "arms": ARMS_RUN}
+    pdir = run_dir / "plots"
+    pdir.mkdir()
+    for name in ("cka.png", "cka.svg", "probe.png", "token_rank_shift.svg", "my-notes.png", "cka.pdf"):
+        (pdir / name).write_text("old")
+    made = {p.name for _, p in make_figures(run_dir, recipe, scores, analysis, None, context="x")}
+    assert made == {"benchmarks.png", "ti_scatter.png", "training.png"}
+    left = {p.name for p in pdir.iterdir()}
+    assert left == {f"{p[:-4]}{ext}" for p in made for ext in (".png", ".svg")} | {"my-notes.png", "cka.pdf"}

@@ -4,13 +4,13 @@
 from __future__ import annotations
 
 import math
-import statistics
 from pathlib import Path
 from typing import Any
 
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
+from kit.report.intervals import finite, mean_ci
 from kit.report.style import (BASE_COLOUR, INTERVAL_COLOUR, NARROW, SQUARE, WIDE, Style, clip, interval,  # noqa: F401
                               legend_outside, new_figure, save as _save, slide, styles, ti_limits, title)
 
@@ -22,8 +22,9 @@ MARKERS = ("o", "s", "^", "v", "D", "P", "X", "*", "h", "<", ">", "p")
 
 @slide
 def benchmark_bars(scores: dict[str, dict[str, tuple[float, float, float]]], order: list[str],
-                   groups: dict[str, str], path: Path, context: str = "") -> Path:
-    """scores[model][bench] = (value, lo, hi) in %; one bar group per benchmark, real intervals as error bars."""
+                   groups: dict[str, str], path: Path, context: str = "", ci: float = 0.95) -> Path:
+    """scores[model][bench] = (value, lo, hi) in %; one bar group per benchmark, real intervals as error bars
+    (`ci`: their level, the run's report.ci)."""
     models = list(scores)
     fig, axes = new_figure((max(WIDE[0], 0.75 * len(order) + 4), WIDE[1] + 0.6))
     ax = axes[0][0]
@@ -44,7 +45,7 @@ def benchmark_bars(scores: dict[str, dict[str, tuple[float, float, float]]], ord
     ax.set_xlabel("benchmark (group)")
     ax.set_ylabel("score (%)")
     ax.set_ylim(0, 100)
-    title(fig, "Per-benchmark scores (primary column; bars: 95% paired-bootstrap CI)", context)
+    title(fig, f"Per-benchmark scores (primary column; bars: {100 * ci:g}% paired-bootstrap CI)", context)
     legend_outside(ax)
     return _save(fig, path)
 
@@ -70,9 +71,9 @@ def _mark_clipped(ax, x: float, y: float, colour: str, which: str, ends: tuple[b
 
 
 @slide
-def ti_scatter(points: dict[str, dict[str, Any]], path: Path, context: str = "") -> Path:
+def ti_scatter(points: dict[str, dict[str, Any]], path: Path, context: str = "", ci: float = 0.95) -> Path:
     """points[arm] = {TI_other, TI_non, TI_other_ci, TI_non_ci, inconclusive}; like the paper's Figure 2. The axes
-    follow the estimates; intervals beyond them are clipped and marked; inconclusive TIs are hollow."""
+    follow the estimates; intervals (level `ci`) beyond them are clipped and marked; inconclusive TIs are hollow."""
     fig, axes = new_figure(SQUARE)
     ax = axes[0][0]
     ax.axhline(0, color="k", lw=0.8)
@@ -101,7 +102,7 @@ def ti_scatter(points: dict[str, dict[str, Any]], path: Path, context: str = "")
                 transform=ax.transAxes, fontsize=9, color="#555555", bbox={"fc": "white", "ec": "none"})
     ax.set_xlabel("TI other reasoning (%)")
     ax.set_ylabel("TI non-reasoning (%)")
-    title(fig, "Transferability Index v2 (95% bootstrap CI)", context)
+    title(fig, f"Transferability Index v2 ({100 * ci:g}% bootstrap CI)", context)
     handles, labels = ax.get_legend_handles_labels()
     extra = [h for h, flag in ((HOLLOW, hollow), (CLIPPED, clipped)) if flag]
     legend_outside(ax, handles + extra, labels + [h.get_label() for h in extra])
@@ -212,24 +213,13 @@ def histogram(values: dict[str, list[float]], xlabel: str, what: str, path: Path
     return _save(fig, path)
 
 
-def _t_interval(vals: list[float], ci: float = 0.95) -> tuple[float, float, float] | None:
-    """Mean and t-interval over seeds; None under two finite values (no interval exists)."""
-    from scipy.stats import t
-
-    vals = [v for v in vals if math.isfinite(v)]
-    if len(vals) < 2:
-        return None
-    m = statistics.fmean(vals)
-    half = float(t.ppf(0.5 + ci / 2, len(vals) - 1)) * statistics.stdev(vals) / math.sqrt(len(vals))
-    return m, m - half, m + half
-
-
 @slide
 def study_ti(per_seed: dict[int, dict[str, dict[str, float]]], rl: str | None, sft: str | None, out: Path,
-             context: str) -> list[Path]:
+             context: str, ci: float = 0.95) -> list[Path]:
     """out/ti_by_seed.png: each arm's TI (other reasoning, non-reasoning) in every seed, with no error bar per seed
-    (a run's TI has its own bootstrap interval in its report), and the mean with its 95% t-interval over seeds
-    where >= 2 seeds have a finite TI. Inconclusive seeds are hollow; undefined ones (NaN) are named on the axis."""
+    (a run's TI has its own bootstrap interval in its report), and the mean with its t-interval over seeds (level
+    `ci`: the study's criteria.ci) where >= 2 seeds have a finite TI. Inconclusive seeds are hollow; undefined
+    ones (NaN) are named on the axis."""
     seeds = sorted(per_seed)
     present = sorted({a for s in seeds for a in per_seed[s]})
     arms = [a for a in (rl, sft) if a in present] + [a for a in present if a not in (rl, sft)]
@@ -249,8 +239,8 @@ def study_ti(per_seed: dict[int, dict[str, dict[str, float]]], rl: str | None, s
                 hollow |= weak
                 x = i - 0.25 + 0.5 * (k + 0.5) / len(seeds)  # the axis follows the seeds' values: none clipped
                 ax.plot([x], [v], "o", ms=8, color=st[a].colour, mfc="none" if weak else st[a].colour, label="_seed")
-            mean = _t_interval(vals[a])
-            if mean is not None:
+            mean = mean_ci(vals[a], ci)
+            if finite(*mean):
                 err, *ends = clip(mean[0], mean[1], mean[2], ylim)
                 ax.errorbar([i + 0.33], [mean[0]], yerr=None if err is None else [[err[0]], [err[1]]], fmt="D",
                             ms=8, capsize=5, color=INTERVAL_COLOUR, mfc=st[a].colour, label="_mean")
@@ -265,7 +255,7 @@ def study_ti(per_seed: dict[int, dict[str, dict[str, float]]], rl: str | None, s
     handles = [Line2D([], [], marker="o", ls="none", color="#444444", label="one seed (conclusive TI)")]
     handles += [h for h, flag in ((HOLLOW, hollow),) if flag]
     handles.append(Line2D([], [], marker="D", color=INTERVAL_COLOUR, mfc="#bbbbbb",
-                          label="mean, 95% t-interval over seeds"))
+                          label=f"mean, {100 * ci:g}% t-interval over seeds"))
     handles += [h for h, flag in ((CLIPPED, clipped),) if flag]
     title(fig, f"Transferability Index by seed (seeds {', '.join(map(str, seeds))})", context)
     legend_outside(axes[0][-1], handles, [h.get_label() for h in handles])
