@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from kit.errors import KitError
-from kit.recipe.schema import StudyCfg
-from kit.report.intervals import _SUP, estimate, finite as _finite, num, precision
+from kit.recipe.schema import SEED_MAX, StudyCfg
+from kit.report.intervals import estimate, finite as _finite, mean_ci as _mean_ci, num, power, precision
 
 # what each measure is called in the report (study.json keeps the keys)
 LABELS = {"TI_other": "TI, other reasoning (%)", "TI_non": "TI, non-reasoning (%)",
@@ -40,18 +40,6 @@ MODES = {"confirmatory": "confirmatory: the pre-registered seeds",
          "exploratory": "exploratory (not the pre-registered seeds)",
          "development": "development seeds (tuning, not confirmatory)"}
 PerSeed = dict[int, dict[str, dict[str, float]]]  # seed → arm → measure → value
-
-
-def _mean_ci(values: list[float], ci: float = 0.95) -> tuple[float, float, float]:
-    """Mean and two-sided t-interval over the finite values."""
-    from scipy.stats import t
-
-    vals = [v for v in values if _finite(v)]
-    m = statistics.fmean(vals) if vals else math.nan
-    if len(vals) < 2:
-        return m, math.nan, math.nan
-    half = float(t.ppf(0.5 + ci / 2, len(vals) - 1)) * statistics.stdev(vals) / math.sqrt(len(vals))
-    return m, m - half, m + half
 
 
 def _pair(lo_hi: list[float | None] | None) -> tuple[float, float]:
@@ -116,10 +104,11 @@ def verdict(diffs: list[float], higher_is_finding: bool, ci: float = 0.95, weak_
         word = "reversed"
     else:
         word = "not reproduced"
-    d, exp = precision((hi - lo) / 2, vals + [m])
-    unit = f" ×10{str(exp).translate(_SUP)}" if exp else ""
+    d, exp = precision((hi - lo) / 2, vals + [m])  # one precision and power of ten for the seeds and the mean
+    unit = f" {power(exp)}" if exp else ""
     return word, (f"RL − SFT per seed: {', '.join(num(v, d, exp, True) for v in vals)}{unit}; mean "
-                  f"{estimate(m, lo, hi, True, 'same in every seed')} ({100 * ci:g}% t-interval over seeds); same "
+                  f"{estimate(m, lo, hi, True, 'same in every seed', at=(d, exp))} ({100 * ci:g}% t-interval over "
+                  "seeds); same "
                   f"direction as the paper in {agree}/{len(vals)} seeds")
 
 
@@ -139,7 +128,7 @@ def premise(per_seed: PerSeed, seeds: list[int], arms: list[str], compared: list
         for s in seeds:
             m = per_seed[s].get(arm, {})
             g, lo, hi = (m.get(k, math.nan) for k in ("math_gain", "math_gain_lo", "math_gain_hi"))
-            excl = _finite(lo, hi) and (lo > 0 or hi < 0)
+            excl = _finite(lo, hi) and lo > 0  # "learned math": the interval lies above 0 (below 0 it unlearned)
             ok = _finite(g) and g >= study.premise_min_gain and (excl or not study.premise_ci_excludes_0)
             cells[arm][s] = {"gain": g, "ci": [lo, hi], "ci_excludes_0": excl, "ok": ok}
     held = [s for s in seeds if compared and all(cells[a][s]["ok"] for a in compared)]
@@ -150,7 +139,7 @@ def premise(per_seed: PerSeed, seeds: list[int], arms: list[str], compared: list
 
 def premise_lines(p: dict[str, Any], seeds: list[int], study: StudyCfg) -> list[str]:
     rule = f"a math gain of at least {study.premise_min_gain:g} points" + (
-        ", with the run report's interval of that gain excluding 0" if study.premise_ci_excludes_0 else "")
+        ", with the run report's interval of that gain above 0" if study.premise_ci_excludes_0 else "")
     level = f"{100 * p['ci']:g}% " if p["ci"] else ""
     lines = ["## Premise: did both arms learn math?", "",
              f"Pre-registered rule: in every seed, each compared arm ({', '.join(p['compared']) or 'none'}) has "
@@ -162,9 +151,13 @@ def premise_lines(p: dict[str, Any], seeds: list[int], study: StudyCfg) -> list[
         cells = [estimate(c["gain"], *c["ci"], True, least=1) + (" ✓" if c["ok"] else " ✗") for c in row.values()]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += ["", f"**Premise held in {len(p['held'])}/{len(seeds)} seeds.**"]
-    if p["failed"]:
-        lines += ["", f"The premise failed in seed(s) {', '.join(map(str, p['failed']))}: there the verdicts compare "
-                  "arms that did not both learn math. They are computed by the pre-registered criteria all the same."]
+    failed = ", ".join(map(str, p["failed"]))
+    if len(p["compared"]) < 2:  # no RL/SFT pair: no verdict is computed (the findings section says why)
+        lines += ["", "No verdicts are computed: the runs have no RL/SFT pair to compare (see below)" +
+                  (f"; the premise failed in seed(s) {failed}." if p["compared"] and p["failed"] else ".")]
+    elif p["failed"]:
+        lines += ["", f"The premise failed in seed(s) {failed}: there the verdicts compare arms that did not both "
+                  "learn math. They are computed by the pre-registered criteria all the same."]
     return lines
 
 
@@ -184,26 +177,23 @@ def preregistered_lines(study: StudyCfg) -> list[str]:
 
 def machine() -> dict[str, Any]:
     """The machine that ran the study: CPU kernels differ between CPU types, so a report names it."""
-    from kit.report.readable import cpu_model
-    from kit.stages import versions
+    from kit.report.readable import cpu_model, torch_threads, torch_version
 
-    cpu = cpu_model()
-    torch = sys.modules.get("torch")  # imported by the runs: its thread count is the one they used
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {"cpu": cpu, "logical_cpus": os.cpu_count(),
-            "cpus_usable": usable, "torch_threads": torch.get_num_threads() if torch else None,
-            "torch": versions().get("torch"), "python": platform.python_version()}
+    return {"cpu": cpu_model(), "logical_cpus": os.cpu_count(), "cpus_usable": usable,
+            "torch_threads": torch_threads(),  # torch is loaded by the runs: the thread count they used
+            "torch": torch_version(), "python": platform.python_version()}
 
 
 def run_machine(run_dir: Path) -> dict[str, Any]:
     """What a run's stage manifests record of the machine that ran it (so a study rebuilt elsewhere says so)."""
-    facts: dict[str, Any] = {}
-    for f in sorted((run_dir / "manifests").glob("*.json")):
-        m = {} if f.name.endswith(".started.json") else json.loads(f.read_text())
-        for key, value in (("hardware", m.get("hardware")), ("CPU", m.get("cpu")), ("torch", (m.get("versions") or
-                           {}).get("torch")), ("torch threads", m.get("torch_threads"))):
-            facts.setdefault(key, value) if value else None
-    return facts
+    from kit.report.readable import recorded
+
+    found = {f.name: json.loads(f.read_text()) for f in sorted((run_dir / "manifests").glob("*.json"))
+             if not f.name.endswith(".started.json")}
+    facts = recorded(found)
+    named = {"hardware": "hardware", "cpu": "CPU", "torch": "torch", "torch_threads": "torch threads"}
+    return {named[k]: v for k, v in facts.items() if v}
 
 
 def machine_line(m: dict[str, Any]) -> str:
@@ -231,14 +221,17 @@ def measure_lines(per_seed: PerSeed, seeds: list[int], arms: list[str], ci: floa
                 continue
             m, lo, hi = _mean_ci(vals, ci)
             d, exp = precision((hi - lo) / 2 if _finite(lo, hi) else math.nan, vals + [m])
-            unit = f" (×10{str(exp).translate(_SUP)})" if exp else ""
+            unit = f" ({power(exp)})" if exp else ""  # the row's power of ten: its cells and the mean share it
             lines.append(f"| {arm} | {label}{unit} | " + " | ".join(num(v, d, exp) for v in vals) +
-                         f" | {estimate(m, lo, hi, flat='same in every seed', unit=False)} |")
+                         f" | {estimate(m, lo, hi, flat='same in every seed', unit=False, at=(d, exp))} |")
     for arm, labels in zero.items():
         drift = [lb for lb in labels if "points" not in lb and "%" not in lb]  # 0 only for the base's own model
-        lines += ["", f"`{arm}`: {', '.join(labels)} {'is' if len(labels) == 1 else 'are'} exactly 0 in every seed "
-                  "(not tabled): " + ("its drift is nil, its model the base's (as when an on-policy arm accepts no "
-                  "samples and trains on nothing)" if drift else "it scores as the base does") + "."]
+        gains = [lb for lb in labels if lb not in drift]
+        for group, why in ((gains, "it scores as the base does"), (drift, "its drift is nil, its model the base's (as "
+                           "when an on-policy arm accepts no samples and trains on nothing)")):
+            if group:
+                lines += ["", f"`{arm}`: {', '.join(group)} {'is' if len(group) == 1 else 'are'} exactly 0 in every "
+                          f"seed (not tabled): {why}."]
     return lines
 
 
@@ -300,7 +293,7 @@ def write_report(name: str, seeds: list[int], per_seed: PerSeed, out: Path,
               "Time per seed (sum of its stages' times): " + ", ".join(f"seed {s} {num(wall.get(s, math.nan), 0)} s"
                                                                      for s in seeds)]
     context = " · ".join([f"{name} study ({mode})", *([model] if model else [])])  # study_ti's title names the seeds
-    lines += ["", *plot_lines(per_seed, rl, sft, out, context)]
+    lines += ["", *plot_lines(per_seed, rl, sft, out, context, study.criteria.ci)]
     (out / "study.md").write_text("\n".join(lines) + "\n")
     record = {"seeds": seeds, "mode": mode, "title": MODES[mode], "preregistered": dataclasses.asdict(study),
               "machine": host, "premise": prem, "per_seed": per_seed, "findings": findings,
@@ -309,10 +302,11 @@ def write_report(name: str, seeds: list[int], per_seed: PerSeed, out: Path,
     return findings
 
 
-def plot_lines(per_seed: PerSeed, rl: str | None, sft: str | None, out: Path, context: str) -> list[str]:
+def plot_lines(per_seed: PerSeed, rl: str | None, sft: str | None, out: Path, context: str,
+               ci: float = 0.95) -> list[str]:
     from kit.report import plots
 
-    made = plots.study_ti(per_seed, rl, sft, out, context)  # real intervals only: the mean's t-interval over seeds
+    made = plots.study_ti(per_seed, rl, sft, out, context, ci)  # real intervals only: the mean's t-interval
     return [f"![TI by seed]({p.name}) (also as {p.with_suffix('.svg').name})" for p in made] + [""]
 
 
@@ -333,6 +327,10 @@ def study_mode(explicit: list[int] | None, dev: bool, study: StudyCfg) -> tuple[
         return list(study.seeds), "confirmatory"
     if not explicit:
         raise KitError("--seeds is empty; give seeds like --seeds 0,1,2")
+    bad = [s for s in explicit if not 0 <= s <= SEED_MAX]
+    if bad or len(set(explicit)) != len(explicit):  # a seed counted twice would narrow the t-interval over seeds
+        raise KitError(f"--seeds {','.join(map(str, explicit))}: " + (f"{bad} out of range (0 to {SEED_MAX})" if bad
+                       else "a seed is listed twice") + "; give each seed once")
     return explicit, "confirmatory" if sorted(explicit) == sorted(study.seeds) else "exploratory"
 
 

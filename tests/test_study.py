@@ -12,7 +12,7 @@ import pytest
 from kit import recipe as R
 from kit.errors import KitError
 from kit.recipe.schema import CriteriaCfg, StudyCfg
-from kit.study import estimate, machine, num, study_mode, verdict, write_report
+from kit.study import estimate, machine, num, premise, premise_lines, study_mode, verdict, write_report
 
 SMOKE = Path(__file__).resolve().parents[1] / "recipes" / "smoke.yaml"
 HOST = {"cpu": "Test CPU 9000", "logical_cpus": 16, "cpus_usable": 2, "torch_threads": 2, "torch": "2.0",
@@ -252,8 +252,11 @@ def test_the_report_has_labels_not_keys_and_no_float_noise(tmp_path):
     assert "| transfer to non-reasoning: RL > SFT in TI, non-reasoning (%) |" in md
     # a measure that is exactly 0 in every seed gets a sentence, not a row of zeros
     assert "| onpolicy_sft | PCA shift d" not in md
-    assert "`onpolicy_sft`: math gain (points), PCA shift d, 1 − CKA, token KL are exactly 0 in every seed (not " \
-           "tabled): its drift is nil, its model the base's" in md
+    # both kinds at once: a sentence for the gains and one for the drift (the drift's alone used to print)
+    assert "`onpolicy_sft`: math gain (points) is exactly 0 in every seed (not tabled): it scores as the base " \
+           "does." in md
+    assert "`onpolicy_sft`: PCA shift d, 1 − CKA, token KL are exactly 0 in every seed (not tabled): its drift is " \
+           "nil, its model the base's" in md
 
 
 def test_a_gain_that_is_zero_in_every_seed_is_said_in_words():
@@ -286,3 +289,77 @@ def test_the_verdict_follows_the_written_rule():
     assert verdict([1.0, 2.0, -1.0, -2.0, 3.0], True, weak_share=0.6)[0] == "not reproduced"
     assert verdict([1.0, 2.0, -1.0, -2.0, 3.0], True, weak_share=0.5)[0].startswith("weakly reproduced")
     assert "(90% t-interval over seeds)" in verdict([1.0, 2.0, 3.0], True, ci=0.9)[1]
+
+
+def test_a_row_and_its_mean_share_one_power_of_ten_across_a_decade():
+    """1 − CKA per seed 0.90e-4, 0.95e-4, 0.99e-4: the interval of the mean crosses 1e-4, so the mean's own
+    precision (×10⁻⁴) differs from the row's (×10⁻⁵); the mean cell is printed in the row's unit."""
+    from kit.study import measure_lines
+
+    per_seed = {s: {"grpo": {"one_minus_cka": v}} for s, v in enumerate([0.90e-4, 0.95e-4, 0.99e-4])}
+    (row,) = [x for x in measure_lines(per_seed, [0, 1, 2], ["grpo"], 0.95) if x.startswith("| grpo")]
+    assert row == "| grpo | 1 − CKA (×10⁻⁵) | 9.0 | 9.5 | 9.9 | 9.5 [8.3, 10.6] |"
+    assert estimate(0.95e-4, 0.83e-4, 1.06e-4, at=(1, -5)) == "9.5 [8.3, 10.6]×10⁻⁵"
+    detail = verdict([0.90e-4, 0.95e-4, 0.99e-4], True)[1]
+    assert "+9.0, +9.5, +9.9 ×10⁻⁵; mean +9.5 [8.3, 10.6]×10⁻⁵" in detail
+
+
+def test_repeated_or_out_of_range_seeds_are_refused():
+    """A seed counted twice would narrow the t-interval over seeds as if it were another draw."""
+    study = StudyCfg(seeds=[0, 1, 2])
+    for seeds, why in (([0, 0, 1], "listed twice"), ([0, -1], "out of range"), ([0, 2 ** 40], "out of range")):
+        with pytest.raises(KitError, match=why) as exc:
+            study_mode(seeds, False, study)
+        assert "\n" not in str(exc.value)
+    assert study_mode([2, 1, 0], False, study) == ([2, 1, 0], "confirmatory")
+
+
+def test_a_math_loss_does_not_count_as_an_interval_excluding_0(tmp_path):
+    """'Learned math' is a gain whose interval lies above 0; an interval below 0 is a loss."""
+    seeds = {s: {"grpo": _arm(12.0, 8.0, 16.0), "sft": _arm(-12.0, -16.0, -8.0)} for s in (0, 1)}
+    write_report("toy", [0, 1], seeds, tmp_path, {}, study=StudyCfg(premise_min_gain=0.0), host=HOST)
+    record = json.loads((tmp_path / "study.json").read_text())["premise"]["arms"]
+    assert record["grpo"]["0"]["ci_excludes_0"] is True and record["sft"]["0"]["ci_excludes_0"] is False
+    assert "interval of that gain above 0" in (tmp_path / "study.md").read_text()
+
+
+def test_a_bound_that_rounds_to_0_keeps_its_sign():
+    """Beside a ✓ "interval excludes 0", [0.0, 24.5] would contradict the mark: the bound shows its digit."""
+    assert estimate(12.3, 0.04, 24.5, least=1) == "12.3 [0.04, 24.5]"
+    assert estimate(12.3, -0.04, 24.5, True, least=1) == "+12.3 [-0.04, 24.5]"
+    assert estimate(12.3, 1e-14, 24.5, least=1) == "12.3 [0.0, 24.5]"  # float noise stays 0
+    assert estimate(12.3, 0.0, 24.5, least=1) == "12.3 [0.0, 24.5]"
+    seeds = {0: {"grpo": _arm(12.3, 0.04, 24.5), "sft": _arm(11.0, 6.0, 16.0)}}
+    text = "\n".join(premise_lines(premise(seeds, [0], ["grpo", "sft"], ["grpo", "sft"], StudyCfg()), [0], StudyCfg()))
+    assert "| grpo | +12.3 [0.04, 24.5] ✓ |" in text
+
+
+def test_without_an_rl_sft_pair_the_premise_promises_no_verdicts(tmp_path):
+    per_seed = {s: {"sft": _arm(12.0, 8.0, 16.0), "onpolicy_sft": _arm(1.0, -1.0, 3.0)} for s in (0, 1)}
+    write_report("sft-only", [0, 1], per_seed, tmp_path, {}, host=HOST)
+    md = (tmp_path / "study.md").read_text()
+    assert "there the verdicts compare" not in md and "**reproduced**" not in md
+    assert "No verdicts are computed: the runs have no RL/SFT pair to compare (see below)." in md
+    per_seed[1]["sft"] = _arm(2.0, -1.0, 5.0)  # the premise fails for the one compared arm: said, no verdict promised
+    write_report("sft-only", [0, 1], per_seed, tmp_path, {}, host=HOST)
+    md = (tmp_path / "study.md").read_text()
+    assert "No verdicts are computed: the runs have no RL/SFT pair to compare (see below); the premise failed in " \
+           "seed(s) 1." in md and "there the verdicts compare" not in md
+
+
+def test_the_study_plot_and_the_machine_use_the_shared_pieces(tmp_path, monkeypatch):
+    """The plot's interval is the study's criteria.ci (not a fixed 95 %); the thread count is read by the same
+    function as the run report's machine line."""
+    import sys
+    from types import SimpleNamespace
+
+    import kit.report.plots
+    from kit.report.readable import torch_threads
+
+    seen = {}
+    monkeypatch.setattr(kit.report.plots, "study_ti", lambda *a: seen.setdefault("args", a) and [])
+    study = StudyCfg(criteria=CriteriaCfg(ci=0.8))
+    write_report("toy", [0, 1], {s: _premise_seeds()[0] for s in (0, 1)}, tmp_path, {}, study=study, host=HOST)
+    assert seen["args"][-1] == 0.8
+    monkeypatch.setitem(sys.modules, "torch", SimpleNamespace(get_num_threads=lambda: 5))
+    assert machine()["torch_threads"] == torch_threads() == 5
