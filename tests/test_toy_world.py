@@ -81,7 +81,7 @@ def test_problems_are_valid_and_gold_answers_verify(name):
 def test_math_answers_are_small_integers_and_every_trace_step_is_right(name):
     for p in make_split(name, 300, seed=1):
         assert re.fullmatch(r"\d+", p.answer) and 0 <= int(p.answer) <= MATH_MAX
-        assert 2 <= p.meta["n_ops"] <= 3
+        assert 1 <= p.meta["n_ops"] <= 3
         equations = re.findall(r"(\d+) ([-+*/]) (\d+) = (\d+)", teacher_trace(p))
         assert equations
         for a, op, b, c in equations:
@@ -93,8 +93,8 @@ def test_math_answers_are_small_integers_and_every_trace_step_is_right(name):
         assert int(equations[-1][3]) == int(p.answer)
 
 
-def test_math_uses_two_or_three_operations_on_small_numbers():
-    counts = {k: 0 for k in (2, 3)}
+def test_math_uses_one_to_three_operations_on_small_numbers():
+    counts = {k: 0 for k in (1, 2, 3)}
     for name in MATH:
         for p in make_split(name, 300, seed=2):
             counts[p.meta["n_ops"]] += 1

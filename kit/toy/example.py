@@ -3,8 +3,9 @@
 `make toy` and `make toy-quick` end with it, so the committed examples (outputs/examples/toy, .../toy-quick) are
 exactly what the command gives, and `git diff outputs/examples` after a rerun shows what changed on another
 machine. Copied: the study report (study.md, study.json, the TI plot), each seed's report (report.md, report.html,
-plots/), and the toy base's build record. Only files this command writes are replaced; a hand-written README.md
-in OUT stays.
+plots/), and the toy base's build record. OUT/.example-files lists what this command wrote; on the next run the
+listed files it does not write again (a seed no longer in the study, a figure no longer drawn) are removed, and
+nothing else in OUT is touched (a hand-written README.md stays).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from kit.errors import KitError
 
 STUDY_FILES = ("study.md", "study.json", "ti_by_seed.png", "ti_by_seed.svg")
 RUN_FILES = ("report.md", "report.html")
+MANIFEST = ".example-files"
 
 
 def collect(recipe_path: str, out: Path, overrides: list[str] | None = None) -> list[Path]:
@@ -38,14 +40,31 @@ def collect(recipe_path: str, out: Path, overrides: list[str] | None = None) -> 
     for s in seeds:
         run = root / f"{recipe.name}-seed{s}"
         dest = out / f"seed{s}"
-        if (dest / "plots").is_dir():
-            shutil.rmtree(dest / "plots")  # this command's own copy from an earlier study: plots may be renamed
         written += [_copy(run / f, dest / f) for f in RUN_FILES if (run / f).exists()]
         written += [_copy(p, dest / "plots" / p.name) for p in sorted((run / "plots").glob("*")) if p.is_file()]
     build = _base_record(recipe)
     if build is not None:
         written.append(_copy(build, out / "base-build.json"))
+    _forget_stale(out, written)
     return written
+
+
+def _forget_stale(out: Path, written: list[Path]) -> None:
+    """Remove what the previous collect into `out` wrote and this one did not; record this one's files."""
+    import json
+
+    listing = out / MANIFEST
+    now = sorted(str(p.relative_to(out)) for p in written)
+    before = json.loads(listing.read_text()) if listing.exists() else []
+    for rel in sorted(set(before) - set(now)):
+        path = out / rel
+        if ".." not in Path(rel).parts and path.is_file():
+            path.unlink()
+            for parent in path.parents:  # folders the collector made and left empty
+                if parent == out or any(parent.iterdir()):
+                    break
+                parent.rmdir()
+    listing.write_text(json.dumps(now, indent=0) + "\n")
 
 
 def _copy(src: Path, dest: Path) -> Path:

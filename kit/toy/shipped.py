@@ -1,4 +1,4 @@
-"""The toy base shipped with the kit (kit/toy/shipped/<folder>/), so `make toy` needs no build and every
+"""The toy base shipped with the kit (kit/toy/shipped/<folder name>.tar), so `make toy` needs no build and every
 machine starts the study from the same weights.
 
 Why ship it: pretraining on CPU is not bit-identical across CPU types (AVX-512/AMX vs AVX2 kernels sum in
@@ -11,8 +11,10 @@ or the pretraining settings and the kit builds a new base instead (and `tests/te
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
+import tarfile
 from pathlib import Path
 
 SHIPPED = Path(__file__).resolve().parent / "shipped"
@@ -21,20 +23,26 @@ FILES = ("config.json", "generation_config.json", "model.safetensors", "tokenize
 
 
 def shipped(name: str) -> Path | None:
-    """The shipped base folder called `name` (a cache folder name: toy-qwen3-<kind>-<key>), if the kit has it."""
-    path = SHIPPED / name
-    return path if all((path / f).exists() for f in FILES if f != "generation_config.json") else None
+    """The shipped archive of the base folder called `name` (toy-qwen3-<kind>-<key>), if the kit has it."""
+    path = SHIPPED / f"{name}.tar"
+    return path if path.is_file() else None
 
 
 def unpack(name: str, out: Path) -> bool:
-    """Copy the shipped base `name` into the cache folder `out` (atomically); False when none is shipped."""
+    """Unpack the shipped base `name` into the cache folder `out` (atomically); False when none is shipped."""
     src = shipped(name)
     if src is None:
         return False
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)  # our own half-copied folder from a killed run of this process id
-    shutil.copytree(src, tmp)
+    shutil.rmtree(tmp, ignore_errors=True)  # our own half-unpacked folder from a killed run of this process id
+    tmp.mkdir()
+    with tarfile.open(src) as tar:
+        for member in tar.getmembers():
+            if member.name not in FILES or not member.isfile():  # only the files ship() writes, flat
+                raise OSError(f"{src}: unexpected entry {member.name!r}")
+            with tar.extractfile(member) as f:
+                (tmp / member.name).write_bytes(f.read())
     try:
         os.replace(tmp, out)
     except OSError:  # another process unpacked it first: keep theirs
@@ -43,14 +51,21 @@ def unpack(name: str, out: Path) -> bool:
 
 
 def ship(built: Path) -> Path:
-    """Put a built base folder into the package (what `python -m kit.toy.pretrain --ship` does), replacing
-    only earlier shipped bases (folders this module wrote: their names start with toy-qwen3-)."""
-    for old in SHIPPED.glob("toy-qwen3-*"):
-        if old.is_dir() and old.name != built.name:
-            shutil.rmtree(old)
-    dest = SHIPPED / built.name
-    dest.mkdir(parents=True, exist_ok=True)
-    for f in FILES:
-        if (built / f).exists():
-            shutil.copy2(built / f, dest / f)
+    """Archive a built base folder into the package (what `python -m kit.toy.pretrain --ship` does), replacing only
+    earlier shipped archives (toy-qwen3-*.tar, which this function wrote). The archive is byte-stable: fixed
+    order, times and owners, so shipping the same base twice changes nothing in git."""
+    SHIPPED.mkdir(parents=True, exist_ok=True)
+    for old in SHIPPED.glob("toy-qwen3-*.tar"):
+        if old.name != f"{built.name}.tar":
+            old.unlink()
+    dest = SHIPPED / f"{built.name}.tar"
+    tmp = dest.with_name(dest.name + ".tmp")
+    with tarfile.open(tmp, "w", format=tarfile.USTAR_FORMAT) as tar:
+        for f in FILES:
+            if (built / f).exists():
+                data = (built / f).read_bytes()
+                info = tarfile.TarInfo(f)
+                info.size, info.mtime, info.mode = len(data), 0, 0o644
+                tar.addfile(info, io.BytesIO(data))
+    os.replace(tmp, dest)
     return dest

@@ -155,31 +155,35 @@ def _gen_math_items(rng: random.Random) -> Problem:
 
 
 # -----------------------------------------------------------------------------------------------------
-# math: shopping bills and change (totals up to 20 dollars). Always three steps (two purchases, then the change
-# or an equal split): with one or two steps the base computed the result at once as often as it worked it out,
-# so working it out could add nothing.
+# math: shopping bills and change (totals up to 20 dollars)
 
 def _gen_math_shop(rng: random.Random) -> Problem:
     while True:
         g1, g2 = rng.sample(GOODS, 2)
         p1, p2, x = rng.randint(2, 5), rng.randint(1, 5), rng.randint(2, 4)
-        total = x * p1 + p2
-        if total <= MATH_MAX - 1:
+        second = rng.random() < 0.5
+        total = x * p1 + (p2 if second else 0)
+        if total <= MATH_MAX:
             break
     name, friend = rng.sample(NAMES, 2)
-    text = f"A {g1} costs {p1} dollars and a {g2} costs {p2} dollars. {name} buys {x} {g1}s and one {g2}."
+    text = f"A {g1} costs {p1} dollars" + (f" and a {g2} costs {p2} dollars." if second else ".")
+    text += f" {name} buys {x} {g1}s" + (f" and one {g2}." if second else ".")
     meta: dict[str, Any] = {"task": "math_shop", "name": name, "g1": g1, "g2": g2, "p1": p1, "p2": p2,
-                            "x": x, "second": True, "total": total}
-    if total % 2 == 0 and rng.random() < 0.5:
-        text += f" {name} and {friend} share the cost equally. How many dollars does each of them pay?"
-        value = total // 2
-        meta["friend"] = friend
-    else:
+                            "x": x, "second": second, "total": total}
+    end = rng.choice(("spend", "change", "split") if total % 2 == 0 else ("spend", "change"))
+    if end == "change":
         bill = MATH_MAX
         text += f" {name} pays with a {bill} dollar bill. How many dollars of change does {name} get?"
         value = bill - total
         meta["bill"] = bill
-    meta["n_ops"] = 3
+    elif end == "split":
+        text += f" {name} and {friend} share the cost equally. How many dollars does each of them pay?"
+        value = total // 2
+        meta["friend"] = friend
+    else:
+        text += f" How many dollars does {name} spend?"
+        value = total
+    meta["n_ops"] = 1 + second + (end != "spend")
     return Problem(text, str(value), meta)
 
 
