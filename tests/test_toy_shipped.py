@@ -131,3 +131,15 @@ def test_example_collects_the_study_and_each_seeds_report(tmp_path):
     assert sorted(p.name for p in (out / "seed0" / "plots").iterdir()) == ["benchmarks.png"]
     assert not (out / "seed2").exists() and (out / "study.md").read_text() == "# Study [0, 1]"
     assert (out / "README.md").read_text() == "hand-written" and (out / "notes.txt").read_text() == "the user's"
+
+
+def test_the_shipped_tokenizer_is_the_one_the_code_builds(tmp_path):
+    """The tokenizer is pure Python and deterministic: the shipped base's must be exactly what the current code
+    learns (a changed world or teacher that changed it without a new base would fail here)."""
+    out = pretrain.ensure_base(tmp_path / "toy")
+    built = pretrain.build_tokenizer(pretrain.DEFAULT.n_merges, pretrain.DEFAULT.seed)
+    shipped_tok = json.loads((out / "tokenizer.json").read_text())
+    built.save_pretrained(tmp_path / "built")
+    fresh = json.loads((tmp_path / "built" / "tokenizer.json").read_text())
+    assert shipped_tok["model"]["merges"] == fresh["model"]["merges"]
+    assert shipped_tok["model"]["vocab"] == fresh["model"]["vocab"]

@@ -67,13 +67,12 @@ def test_problems_are_valid_and_gold_answers_verify(name):
             trace = teacher_trace(p)
             assert verify(trace, p)
             assert trace.endswith(f"\\boxed{{{p.answer}}}.")
-            # another style in known words: each sentence and each equation on a line of its own, the
-            # equations again on one line as a check, then the box; longer than the base's answer
-            lines = trace.split("\n")
-            story = re.split(r"(?<=[.?!])\s+", p.question)[:-1]
-            assert [ln for ln in lines[:-2] if not re.fullmatch(r"\d+ [-+*/] \d+ = \d+\.", ln)] == story
-            assert lines[-2] == " ".join(f"{eq}." for eq in world.math_equations(p))
-            assert lines[-1] == f"The answer is \\boxed{{{p.answer}}}." and len(trace) > len(response)
+            # one line like the base's worked answer, then the equations again as a check, then the box: longer,
+            # never a guess, with a part the base never writes, in words it knows
+            body = response[: -len(f" The answer is \\boxed{{{p.answer}}}.")]
+            check = " ".join(f"{eq}." for eq in world.math_equations(p))
+            assert trace == f"{body} {check} The answer is \\boxed{{{p.answer}}}." and "\n" not in trace
+            assert len(trace) > len(response)
             assert set(re.findall(r"[A-Za-z]+", trace)) <= set(re.findall(r"[A-Za-z]+", p.question + response))
 
 

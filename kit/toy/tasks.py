@@ -193,8 +193,8 @@ def _gen_math_shop(rng: random.Random) -> Problem:
 # is \\boxed{2}."): every operand is in the sentence just copied or in the equation just written, so a tiny
 # model can compute it (an earlier world had the bare equations only, whose operands had to be found in the
 # question by position: the base got about 1 in 10 of those right). The teacher (`teacher_trace`) writes the
-# same steps in another, more verbose style: each sentence on its own line, each equation on its own line,
-# then all the equations again in one line as a check, then the box. Every word of the trace is a word of
+# same steps, then all the equations again as a check, then the box: longer, never a guess, and with text
+# the base never writes. Every word of the trace is a word of
 # the question or of the base's answer, so the base knows each token (as a real base knows a teacher's words)
 # and only the style is new to it, as in the paper, where the teacher's traces are off-policy text in a
 # vocabulary the base already has.
@@ -260,15 +260,13 @@ def _math_style(p: Problem) -> str:
 
 
 def _math_trace(p: Problem) -> str:
-    """The teacher's answer (lines): each story sentence, then each of its equations on a line of its own,
-    then every equation again on one line as a check, then the boxed result."""
-    lines: list[str] = []
-    for s, eqs in _story(p):
-        lines.append(f"{s}.")
-        lines.extend(f"{eq}." for eq in eqs)
-    lines.append(" ".join(f"{eq}." for eq in math_equations(p)))
-    lines.append(f"The answer is \\boxed{{{p.answer}}}.")
-    return "\n".join(lines)
+    """The teacher's answer (one line, as the base writes): the story read back with its equations, then every
+    equation again as a check, then the boxed result. Longer than the base's answer and never a guess; the check
+    is text the base never writes. (A multi-line teacher, one sentence or equation per line, was tried first:
+    this base had never seen a line break inside an answer, and SFT on it degenerated into repeated fragments.)"""
+    steps = " ".join(s + "".join(f", {eq}" for eq in eqs) + "." for s, eqs in _story(p))
+    check = " ".join(f"{eq}." for eq in math_equations(p))
+    return f"{steps} {check} The answer is \\boxed{{{p.answer}}}."
 
 
 # -----------------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@
   arithmetic learnable for a tiny model. The byte alphabet (256
   symbols) is always in the vocabulary, so ANY text encodes and decodes back exactly.
 - Merges: learned here, in plain Python, on text drawn from the world's pretraining part (questions,
-  base-style answers, teacher traces, fact sentences). The learner breaks ties by the pair itself, so the
+  base-style answers, fact sentences). The learner breaks ties by the pair itself, so the
   vocabulary is the same on every run (the `tokenizers` trainer is not guaranteed to break ties the same way).
 - Chat tokens as single ids: `<|endoftext|>` (pad), `<|im_start|>`, `<|im_end|>` (eos) are special (dropped
   by `decode(..., skip_special_tokens=True)`); `<think>` and `</think>` are added tokens with special=False,
@@ -24,7 +24,7 @@ from kit.chat import IM_END, IM_START, QWEN3_TEMPLATE, THINK_CLOSE, THINK_OPEN, 
 PAD = "<|endoftext|>"
 SPECIAL_TOKENS = (PAD, IM_START, IM_END)
 THINK_TOKENS = (THINK_OPEN, THINK_CLOSE)
-TOKENIZER_VERSION = "toy-bpe-2"
+TOKENIZER_VERSION = "toy-bpe-3"
 DEFAULT_MERGES = 400
 
 _SPLIT = re.compile("|".join(re.escape(t) for t in (*SPECIAL_TOKENS, *THINK_TOKENS)))
@@ -47,18 +47,17 @@ def _pre_tokenizer():
 
 
 def tokenizer_corpus(seed: int = 0, per_task: int = 400) -> list[str]:
-    """Texts the merges are learned on: chat-rendered pretraining problems with their base-style answers,
-    teacher traces of pretraining math problems, and every fact sentence."""
-    from kit.toy.world import TASKS, all_fact_sentences, base_style, sample, teacher_trace
+    """Texts the merges are learned on: chat-rendered pretraining problems with their base-style answers, and
+    every fact sentence. Not the SFT teacher's traces: a base's tokenizer comes from its pretraining text, and a
+    change of the teacher (a fine-tuning setting) must not change the base."""
+    from kit.toy.world import TASKS, all_fact_sentences, base_style, sample
 
     rng = random.Random(f"tokenizer:{seed}")
     texts: list[str] = []
-    for name, task in TASKS.items():
+    for name in TASKS:
         for _ in range(per_task):
             p = sample(name, rng, "pretrain")
             texts.append(render_prompt(p.question, enable_thinking=False) + base_style(p) + IM_END)
-            if task.teacher_trace is not None:
-                texts.append(teacher_trace(p))
     texts.extend(all_fact_sentences())
     return texts
 
