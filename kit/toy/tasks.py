@@ -193,7 +193,7 @@ def _gen_math_shop(rng: random.Random) -> Problem:
 # is \\boxed{2}."): every operand is in the sentence just copied or in the equation just written, so a tiny
 # model can compute it (an earlier world had the bare equations only, whose operands had to be found in the
 # question by position: the base got about 1 in 10 of those right). The teacher (`teacher_trace`) writes the
-# same steps, then all the equations again as a check, then the box: longer, never a guess, and with text
+# same steps, then states the result in a sentence, then the box: longer, never a guess, and with a sentence
 # the base never writes. Every word of the trace is a word of
 # the question or of the base's answer, so the base knows each token (as a real base knows a teacher's words)
 # and only the style is new to it, as in the paper, where the teacher's traces are off-policy text in a
@@ -259,14 +259,26 @@ def _math_style(p: Problem) -> str:
     return f"{steps} The answer is \\boxed{{{p.answer}}}."
 
 
+def _conclusion(p: Problem) -> str:
+    """The teacher's closing sentence: the result in the question's own words."""
+    m, n = p.meta, p.answer
+    if p.task == "math_items":
+        return f"{m['name']} has {n} {m['item']} now."
+    if "bill" in m:
+        return f"{m['name']} has {n} dollars of change."
+    if "friend" in m:
+        return f"{m['name']} and {m['friend']} each pay {n} dollars."
+    return f"{m['name']} pays {n} dollars."
+
+
 def _math_trace(p: Problem) -> str:
-    """The teacher's answer (one line, as the base writes): the story read back with its equations, then every
-    equation again as a check, then the boxed result. Longer than the base's answer and never a guess; the check
-    is text the base never writes. (A multi-line teacher, one sentence or equation per line, was tried first:
-    this base had never seen a line break inside an answer, and SFT on it degenerated into repeated fragments.)"""
+    """The teacher's answer (one line, as the base writes): the story read back with its equations, then the result
+    stated in a sentence, then the box. Never a guess, and with a sentence the base never writes. (Tried first and
+    dropped, on development seeds: a multi-line teacher, one sentence or equation per line, which this base, never
+    having seen a line break inside an answer, learned as repeated fragments; and a check line repeating every
+    equation, which it could not stop repeating, so the box took a wrong result.)"""
     steps = " ".join(s + "".join(f", {eq}" for eq in eqs) + "." for s, eqs in _story(p))
-    check = " ".join(f"{eq}." for eq in math_equations(p))
-    return f"{steps} {check} The answer is \\boxed{{{p.answer}}}."
+    return f"{steps} {_conclusion(p)} The answer is \\boxed{{{p.answer}}}."
 
 
 # -----------------------------------------------------------------------------------------------------
