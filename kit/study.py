@@ -344,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", default=None, help="default: the recipe's study.seeds (pre-registered)")
     ap.add_argument("--dev", action="store_true", help="run the recipe's study.dev_seeds (tuning)")
     ap.add_argument("--fresh", action="store_true")
-    args = ap.parse_args(sys.argv[1:] if argv is None else argv)
+    args = ap.parse_intermixed_args(sys.argv[1:] if argv is None else argv)  # overrides after options too
     try:
         explicit = None if args.seeds is None else [int(s) for s in args.seeds.split(",") if s.strip()]
         base = load_recipe(args.recipe, args.overrides)

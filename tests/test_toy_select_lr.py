@@ -33,3 +33,19 @@ def test_the_runs_use_a_development_seed_never_a_confirmatory_one():
         dev_seed(study, 2)
     with pytest.raises(KitError, match="no development seed"):
         dev_seed(StudyCfg(seeds=[0]), None)
+
+
+def test_overrides_may_follow_the_options(monkeypatch):
+    """`select_lr RECIPE --arms sft output_dir=X` once failed with 'unrecognized arguments' after a long wait."""
+
+    from kit.toy import select_lr
+
+    seen = {}
+
+    def stop(recipe, overrides):
+        seen["overrides"] = overrides
+        raise select_lr.KitError("stop here")
+
+    monkeypatch.setattr("kit.compose.load_recipe", stop)
+    assert select_lr.main(["recipes/toy.yaml", "--arms", "sft", "output_dir=/tmp/x", "--grid", "1e-3"]) == 2
+    assert seen["overrides"] == ["output_dir=/tmp/x"]

@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("recipe")
     ap.add_argument("out", type=Path)
     ap.add_argument("overrides", nargs="*")
-    args = ap.parse_args(sys.argv[1:] if argv is None else argv)
+    args = ap.parse_intermixed_args(sys.argv[1:] if argv is None else argv)  # overrides after options too
     try:
         written = collect(args.recipe, args.out, args.overrides)
     except KitError as exc:

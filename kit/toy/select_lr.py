@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=None,
                     help="development seed of the runs (default: the recipe's first study.dev_seeds)")
     ap.add_argument("--fresh", action="store_true", help="retrain runs that already exist")
-    args = ap.parse_args(sys.argv[1:] if argv is None else argv)
+    args = ap.parse_intermixed_args(sys.argv[1:] if argv is None else argv)  # overrides after options too
     try:
         grid = sorted(float(x) for x in args.grid.split(",") if x.strip())
         arms = [a.strip() for a in args.arms.split(",") if a.strip()]
