@@ -70,14 +70,8 @@ def test_problems_are_valid_and_gold_answers_verify(name):
             trace = teacher_trace(p)
             assert verify(trace, p)
             assert trace.endswith(f"\\boxed{{{p.answer}}}.")
-            # one line like the base's worked answer, then the result stated in a sentence, then the box: longer,
-            # never a guess, with a sentence the base never writes, in words it knows
-            body = response[: -len(f" The answer is \\boxed{{{p.answer}}}.")]
-            head, _, tail = trace.rpartition(" The answer is ")
-            assert head.startswith(body + " ") and tail == f"\\boxed{{{p.answer}}}." and "\n" not in trace
-            said = head[len(body) + 1:]
-            assert re.fullmatch(r"[A-Z][A-Za-z ]*?\b" + p.answer + r"\b[a-z ]*\.", said), said
-            assert len(trace) > len(response)
+            # the base's own worked style, always worked out and right (kit/toy/tasks.py _math_trace says why)
+            assert trace == response and "\n" not in trace
             assert set(re.findall(r"[A-Za-z]+", trace)) <= PRETRAIN_WORDS  # words the base was pretrained on
 
 

@@ -193,8 +193,7 @@ def _gen_math_shop(rng: random.Random) -> Problem:
 # is \\boxed{2}."): every operand is in the sentence just copied or in the equation just written, so a tiny
 # model can compute it (an earlier world had the bare equations only, whose operands had to be found in the
 # question by position: the base got about 1 in 10 of those right). The teacher (`teacher_trace`) writes the
-# same steps, then states the result in a sentence, then the box: longer, never a guess, and with a sentence
-# the base never writes. Every word of the trace is a word of
+# same steps in the same style, always worked out and always right (see `_math_trace` for the styles tried). Every word of the trace is a word of
 # the question or of the base's answer, so the base knows each token (as a real base knows a teacher's words)
 # and only the style is new to it, as in the paper, where the teacher's traces are off-policy text in a
 # vocabulary the base already has.
@@ -259,26 +258,17 @@ def _math_style(p: Problem) -> str:
     return f"{steps} The answer is \\boxed{{{p.answer}}}."
 
 
-def _conclusion(p: Problem) -> str:
-    """The teacher's closing sentence: the result in the question's own words."""
-    m, n = p.meta, p.answer
-    if p.task == "math_items":
-        return f"{m['name']} has {n} {m['item']} now."
-    if "bill" in m:
-        return f"{m['name']} has {n} dollars of change."
-    if "friend" in m:
-        return f"{m['name']} and {m['friend']} each pay {n} dollars."
-    return f"{m['name']} pays {n} dollars."
-
-
 def _math_trace(p: Problem) -> str:
-    """The teacher's answer (one line, as the base writes): the story read back with its equations, then the result
-    stated in a sentence, then the box. Never a guess, and with a sentence the base never writes. (Tried first and
-    dropped, on development seeds: a multi-line teacher, one sentence or equation per line, which this base, never
-    having seen a line break inside an answer, learned as repeated fragments; and a check line repeating every
-    equation, which it could not stop repeating, so the box took a wrong result.)"""
-    steps = " ".join(s + "".join(f", {eq}" for eq in eqs) + "." for s, eqs in _story(p))
-    return f"{steps} {_conclusion(p)} The answer is \\boxed{{{p.answer}}}."
+    """The teacher's answer: the base's own worked style, always worked out and always right. Off-policy as data (a
+    program wrote it; the base samples a guess most of the time and errs in half of what it works out), not as
+    style. Tried first and dropped, on development seed 100 (math validation, base 51.8 %): a multi-line teacher
+    (one sentence or equation per line; this base had never seen a line break inside an answer, and SFT
+    degenerated into repeated fragments), the same with a check line repeating every equation (the base could
+    not stop repeating it: SFT 34 %), and the same with the result stated in a closing sentence (repeated
+    closing sentences: SFT 39 % at best). A 0.87M-parameter base learns no new answer format in 60 LoRA steps
+    without losing its arithmetic, so the miniature's SFT arm differs from GRPO in how its data was made (a
+    teacher vs its own samples), not in style: the contrast of the paper's on-policy ablation (its §5)."""
+    return _math_style(p)
 
 
 # -----------------------------------------------------------------------------------------------------
