@@ -6,15 +6,17 @@ plus plain-text fact paragraphs stating every fact of the recall table (a recall
 pretraining can only be answered from them or from the same fact asked in another phrasing). Only the
 "pretrain" part of each task is used, so the eval and train splits are never seen verbatim.
 
-The math documents are answered in two ways (`math_direct` of them with the box alone, the rest with the
-equations first), so the base has both habits. Greedy and low-temperature decoding mostly take the direct
-path (its first token is always "The", while worked answers begin with many different numbers), so the
-base's math accuracy is low until fine-tuning makes it work problems out.
+The math documents are answered in two ways (`math_direct` of them with the box alone, the rest worked out:
+the story read back with each step's equation), so the base has both habits. Greedy and low-temperature
+decoding mostly take the direct path (its first token is always "The", while worked answers begin with the
+story's first word, which varies), so the base guesses most of the time until fine-tuning makes it work
+problems out.
 
-Builds (2 CPU threads, 2026-11-28, AMD EPYC dev machine, nothing else running):
-- DEFAULT: 2 layers, hidden 192, 0.87M parameters, 661-token vocabulary, 2400 steps x 64 sequences, 434 s.
-  Greedy accuracy on held-out problems: math 6.7 % (mostly guesses), other reasoning 61.1 %, non-reasoning
-  84.4 %; math sampled at T 0.6 (as evaluated): 7.6 % on 400 validation problems.
+Builds (2 CPU threads, AMD EPYC dev machine):
+- DEFAULT (world 10, 2026-12-01, other jobs running): 2 layers, hidden 192, 0.87M parameters, 2400 steps x 64
+  sequences, 583 s. Greedy accuracy on held-out problems: math 47.5 % (math_items 22 %, math_shop 73 %), other
+  reasoning 64.4 %, non-reasoning 83.3 %; math sampled at T 0.6 (as evaluated): 51.8 % on 200 validation
+  problems. This build is shipped (kit/toy/shipped/): `ensure_base` unpacks it instead of building.
 - QUICK (tests, CI): the same model, 1800 steps x 16 sequences, about 2 min; weaker, still in the base's
   formats and above chance on math (tests/test_toy_pretrain.py).
 A shallow, wide model learned copying (which math, repeat and compare need) sooner per CPU-second than the
