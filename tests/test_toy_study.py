@@ -17,7 +17,8 @@ from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow  # whole toy studies in subprocesses
 
-SMALL = ["model.toy_quick=true", "data.num_problems=16", "eval.items=6", "onpolicy.rounds=1",
+SMALL = ["model.toy_quick=true", "arms=[sft,grpo,onpolicy_sft]", "study.seeds=[0,1]", "data.num_problems=16",
+         "eval.items=6", "onpolicy.rounds=1",
          "probe.texts_per_benchmark=8", "probe.token_samples=8", "probe.bootstrap=20", "report.bootstrap=100"]
 VERDICTS = ("reproduced", "weakly reproduced", "not reproduced", "reversed", "undetermined")
 
