@@ -2,7 +2,7 @@
 
 `make toy` and `make toy-quick` end with it, so the committed examples (outputs/examples/toy, .../toy-quick) are
 exactly what the command gives, and `git diff outputs/examples` after a rerun shows what changed on another
-machine. Copied: the study report (study.md, study.json, the TI plot), each seed's report (report.md, report.html,
+machine. Copied: the study report (study.md, study.json, the TI plot), each seed's report (report.md,
 plots/), and the toy base's build record. OUT/.example-files lists what this command wrote; on the next run the
 listed files it does not write again (a seed no longer in the study, a figure no longer drawn) are removed, and
 nothing else in OUT is touched (a hand-written README.md stays).
@@ -18,7 +18,7 @@ from pathlib import Path
 from kit.errors import KitError
 
 STUDY_FILES = ("study.md", "study.json", "ti_by_seed.png", "ti_by_seed.svg")
-RUN_FILES = ("report.md", "report.html")
+RUN_FILES = ("report.md",)  # report.html embeds its plots (1.5 MB a seed): `python -m kit.report RUN` rebuilds it
 MANIFEST = ".example-files"
 
 
