@@ -284,7 +284,7 @@ class StudyCfg:
     dev_seeds: list[int] = knob(factory=list, help="seeds used for tuning (`--dev`); disjoint from `seeds`")
     premise_min_gain: float = knob(10.0, lo=0.0, help="premise: each compared arm's math gain (points) is at least "
                                                      "this in every seed")
-    premise_ci_excludes_0: bool = knob(True, help="premise: and the run report's interval of that gain excludes 0")
+    premise_ci_excludes_0: bool = knob(True, help="premise: and the run report's interval of that gain lies above 0")
     criteria: CriteriaCfg = knob(factory=CriteriaCfg)
 
     def __post_init__(self) -> None:
