@@ -162,7 +162,7 @@ def test_toy_notebook_runs_the_study(clean_env, tmp_path):
     """The mini-study notebook on the smoke recipe, one seed: the same cells as the quick toy, in a minute."""
     nb = execute("toy-cpu.ipynb", tmp_path / "out", tmp_path / "runtime", SEEDS="0")
     study = _text(_cell_with(nb, '"kit.study"'))
-    assert "study report:" in study and (tmp_path / "out" / "smoke-study" / "study.md").exists()
+    assert "study report:" in study and (tmp_path / "out" / "smoke-exploratory-study" / "study.md").exists()  # not study.seeds
     assert _shows_report(nb)
 
 

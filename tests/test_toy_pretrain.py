@@ -160,7 +160,7 @@ def test_quick_base_has_both_math_habits_and_computes(quick_base):
     assert model.config.eos_token_id == tok.eos_token_id and model.config.pad_token_id == tok.pad_token_id
     problems = [p for name in tasks_in("math") for p in make_split(name, 100, seed=11)]
     torch.manual_seed(0)
-    texts = pretrain.generate_batch(model, tok, [p.question for p in problems], 64, n=3, do_sample=True,
+    texts = pretrain.generate_batch(model, tok, [p.question for p in problems], 128, n=3, do_sample=True,
                                     temperature=1.0)
     answers = [split_thinking(t, enable_thinking=False).answer for t in texts]
     worked = sum(bool(WORKED.fullmatch(a)) and "=" in a for a in answers)
