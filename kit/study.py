@@ -307,7 +307,7 @@ def plot_lines(per_seed: PerSeed, rl: str | None, sft: str | None, out: Path, co
     from kit.report import plots
 
     made = plots.study_ti(per_seed, rl, sft, out, context, ci)  # real intervals only: the mean's t-interval
-    return [f"![TI by seed]({p.name}) (also as {p.with_suffix('.svg').name})" for p in made] + [""]
+    return [line for p in made for line in (f"![TI by seed]({p.name})", "", f"(also as {p.with_suffix('.svg').name})")] + [""]
 
 
 # one folder per mode: a tuning or exploratory study never overwrites the pre-registered report

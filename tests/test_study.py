@@ -40,7 +40,7 @@ def test_study_report(tmp_path):
     assert "| grpo | TI, non-reasoning (%) | 30.0 | 31.0 | 32.0 | 31.0 [28.5, 33.5] |" in md and "**reproduced**" in md
     assert (tmp_path / "ti_by_seed.png").read_bytes()[:4] == b"\x89PNG"
     assert (tmp_path / "ti_by_seed.svg").read_text().lstrip().startswith("<?xml")  # the shared plot style: PNG + SVG
-    assert "![TI by seed](ti_by_seed.png) (also as ti_by_seed.svg)" in md
+    assert "![TI by seed](ti_by_seed.png)\n\n(also as ti_by_seed.svg)" in md
     assert json.loads((tmp_path / "study.json").read_text())["seeds"] == [0, 1, 2]
 
 
