@@ -31,11 +31,11 @@ smoke: $(STAMP)
 	$(PY) -m kit.run recipes/smoke.yaml
 
 toy: $(STAMP)
-	$(PY) -m kit.study recipes/toy.yaml
+	$(PY) -m kit.study recipes/toy.yaml --jobs 2
 	$(PY) -m kit.toy.example recipes/toy.yaml outputs/examples/toy
 
 toy-quick: $(STAMP)
-	$(PY) -m kit.study recipes/toy-quick.yaml
+	$(PY) -m kit.study recipes/toy-quick.yaml --jobs 2
 	$(PY) -m kit.toy.example recipes/toy-quick.yaml outputs/examples/toy-quick
 
 test: $(STAMP)

@@ -67,6 +67,17 @@ def detect() -> Hardware:
                     torch.cuda.device_count())
 
 
+def apply_cpu_threads(threads: int | None) -> None:
+    """Fix torch's CPU thread count for this process (the recipe's `cpu_threads`). Why a knob: a tiny model's ops are
+    too small to split, and on the project's 2-core machine a toy run with 2 threads took twice as long as with 1
+    (docs/benchmarks.md); a fixed count also keeps results the same on machines with more cores."""
+    if threads is None:
+        return
+    import torch
+
+    torch.set_num_threads(threads)
+
+
 def choose_backend(requested: str, hw: Hardware) -> str:
     """unsloth on CUDA, plain transformers+peft elsewhere; an explicit choice is honoured or refused."""
     if requested == "auto":

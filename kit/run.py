@@ -205,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(args: argparse.Namespace) -> int:
     from kit.compose import load_recipe
-    from kit.hardware import check_gpu_settings, choose_backend, choose_dtype, detect
+    from kit.hardware import apply_cpu_threads, check_gpu_settings, choose_backend, choose_dtype, detect
 
     if args.gpus is not None and args.gpus < 1:
         raise KitError(f"--gpus {args.gpus}: give at least 1")
@@ -216,6 +216,7 @@ def _main(args: argparse.Namespace) -> int:
                        "the train stages: run `python -m kit.run RECIPE --gpus N` instead of `accelerate launch`")
     overrides = list(args.overrides) + ([f"distributed.processes={args.gpus}"] if args.gpus else [])
     recipe = load_recipe(args.recipe, overrides)
+    apply_cpu_threads(recipe.cpu_threads)
     if (args.gpu or args.json) and not args.dry_run:
         raise KitError("--gpu and --json describe a plan: use them with --dry-run")
     preset = None

@@ -1,4 +1,4 @@
-"""`python -m kit.study RECIPE [key=value ...] [--seeds 0,1,2 | --dev] [--fresh]`
+"""`python -m kit.study RECIPE [key=value ...] [--seeds 0,1,2 | --dev] [--jobs N] [--fresh]`
 
 Runs one recipe for several seeds (each a normal, resumable run in outputs/<name>-seed<k>/) and writes a study report,
 outputs/<name>-study/study.md: (0) premise: did both compared arms learn math; (1) transfer: is the RL arm's TI above
@@ -19,7 +19,6 @@ import os
 import platform
 import statistics
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -336,7 +335,7 @@ def study_mode(explicit: list[int] | None, dev: bool, study: StudyCfg) -> tuple[
 
 def main(argv: list[str] | None = None) -> int:
     from kit.compose import load_recipe
-    from kit.run import main as run_main
+    from kit.seedjobs import run_seeds
 
     ap = argparse.ArgumentParser(prog="python -m kit.study", description=__doc__.splitlines()[0])
     ap.add_argument("recipe")
@@ -344,6 +343,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", default=None, help="default: the recipe's study.seeds (pre-registered)")
     ap.add_argument("--dev", action="store_true", help="run the recipe's study.dev_seeds (tuning)")
     ap.add_argument("--fresh", action="store_true")
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="seeds run at once, each as its own process (kit/seedjobs.py); with the recipe's cpu_threads "
+                         "the numbers are the same as one at a time")
     args = ap.parse_intermixed_args(sys.argv[1:] if argv is None else argv)  # overrides after options too
     try:
         explicit = None if args.seeds is None else [int(s) for s in args.seeds.split(",") if s.strip()]
@@ -352,19 +354,26 @@ def main(argv: list[str] | None = None) -> int:
     except (KitError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    names = {s: f"{base.name}-seed{s}" for s in seeds}
+    try:
+        rc = run_seeds(args.recipe, args.overrides, seeds, names, Path(base.output_dir), jobs=args.jobs,
+                       fresh=args.fresh, cpu_threads=base.cpu_threads)
+    except KitError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: rerun the same command to continue where it stopped", file=sys.stderr)
+        return 130
+    if rc != 0:
+        return rc
     wall: dict[int, float] = {}
     per_seed: PerSeed = {}
     host: dict[str, Any] = {"runs": {}}
     for s in seeds:
-        name = f"{base.name}-seed{s}"
-        t0 = time.time()
-        print(f"=== seed {s}: {Path(base.output_dir) / name} ===", flush=True)
-        rc = run_main([args.recipe, *args.overrides, f"seed={s}", f"run_name={name}", *(["--fresh"] * args.fresh)])
-        if rc != 0:
-            return rc
-        wall[s] = stage_seconds(Path(base.output_dir) / name) or time.time() - t0
-        per_seed[s] = seed_metrics(Path(base.output_dir) / name)
-        host["runs"][s] = run_machine(Path(base.output_dir) / name)
+        run_dir = Path(base.output_dir) / names[s]
+        wall[s] = stage_seconds(run_dir)
+        per_seed[s] = seed_metrics(run_dir)
+        host["runs"][s] = run_machine(run_dir)
     out = Path(base.output_dir) / STUDY_FOLDER[mode].format(name=base.name)
     findings = write_report(base.name, seeds, per_seed, out, wall, order=list(base.arms), study=base.study, mode=mode,
                             host=machine() | host, model=base.model.id)

@@ -28,7 +28,7 @@ def context(run_dir: Path):
     import yaml
 
     from kit.compose import load_recipe
-    from kit.hardware import detect
+    from kit.hardware import apply_cpu_threads, detect
     from kit.run import Context
     from kit.rundir import RESOLVED
 
@@ -36,6 +36,7 @@ def context(run_dir: Path):
     if not path.exists():
         raise KitError(f"{path} is missing: a worker runs inside a run the runner (python -m kit.run) started")
     recipe = load_recipe(str(path), [])
+    apply_cpu_threads(recipe.cpu_threads)
     sizes = (yaml.safe_load(path.read_text()) or {}).get("resolved") or {}
     plan = SimpleNamespace(problems=sizes.get("problems"), rl_problems=sizes.get("rl_problems"),
                            eval_items=dict(sizes.get("eval_items") or {}))

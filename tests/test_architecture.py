@@ -20,8 +20,8 @@ LAYERS = {  # the table in docs/architecture.md
     4: ("kit.data", "kit.eval", "kit.measure"),
     5: ("kit.train", "kit.probe"),
     6: ("kit.plan", "kit.report"),
-    7: ("kit.run", "kit.compose", "kit.builtin", "kit.study", "kit.gpucheck", "kit.toy", "kit.__main__", "kit.worker",
-        "kit.export", "kit.preflight", "kit.launch"),
+    7: ("kit.run", "kit.compose", "kit.builtin", "kit.study", "kit.seedjobs", "kit.gpucheck", "kit.toy", "kit.__main__",
+        "kit.worker", "kit.export", "kit.preflight", "kit.launch"),
 }
 MAX_LINES = 420
 

@@ -307,6 +307,9 @@ class Recipe:
     output_dir: str = knob("outputs")
     seed: int = knob(0, lo=0, hi=SEED_MAX)
     scale: float = knob(1.0, lo=1e-6, hi=1.0, help="share of the full study: data, eval items")
+    cpu_threads: Optional[int] = knob(None, lo=1, help="torch's CPU threads in every stage; None = torch's default "
+                                                       "(one per core). A machine fact like the CPU model: recorded "
+                                                       "in each manifest, hashed by no stage")
     arms: list[str] = knob(factory=lambda: ["sft", "grpo"])
     compare: dict[str, ModelRef] = knob(factory=dict, help="published full models to audit beside the base")
     model: ModelCfg = knob(factory=ModelCfg)

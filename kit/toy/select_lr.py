@@ -1,5 +1,5 @@
 """`python -m kit.toy.select_lr [RECIPE] [key=value ...] [--grid 1e-4,3e-4,1e-3,3e-3] [--arms sft,grpo]
-[--per-task 200] [--fresh]`
+[--key grpo.temperature] [--per-task 200] [--fresh]`
 
 The toy recipe's learning rates, chosen by a rule fixed before any transfer result is looked at: for each
 arm, train it (the recipe's other settings) at every learning rate of the grid and keep the one with
@@ -13,8 +13,12 @@ Validation problems are the world's held-out "eval" part, but the rows after the
 evaluate (`make_split(task, 2 * EVAL_ROWS, seed=0, part="eval")[EVAL_ROWS:]`): never pretrained on, never
 trained on, never in the reported scores. The on-policy SFT arm uses `sft.learning_rate`, so it follows SFT.
 
-Runs go to `<output_dir>/toy-lr/<arm>-<lr>/` (normal resumable runs, stages data and train only); the
-table goes to `<output_dir>/toy-lr/selection.json` and is printed.
+`--key` tunes another numeric knob of one arm by the same rule (e.g. `--arms grpo --key grpo.temperature --grid
+0.6,0.7,1.0`, the rollout temperature; ties again go to the smaller value).
+
+Runs go to `<output_dir>/toy-lr/<arm>-<lr>/` (`<arm>-<knob>-<value>/` for another key; normal resumable runs, stages
+data and train only); the table goes to `<output_dir>/toy-lr/selection.json` (`selection-<knob>.json`) and is
+printed.
 """
 
 from __future__ import annotations
@@ -97,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("overrides", nargs="*")
     ap.add_argument("--grid", default="1e-4,3e-4,1e-3,3e-3")
     ap.add_argument("--arms", default="sft,grpo")
+    ap.add_argument("--key", default=None, help="the knob to tune (default: each arm's learning rate)")
     ap.add_argument("--per-task", type=int, default=200, help="validation problems per math task")
     ap.add_argument("--seed", type=int, default=None,
                     help="development seed of the runs (default: the recipe's first study.dev_seeds)")
@@ -108,7 +113,10 @@ def main(argv: list[str] | None = None) -> int:
         unknown = [a for a in arms if a not in ARM_LR_KEY]
         if unknown:
             raise KitError(f"--arms: no learning-rate knob for {unknown}; choose from {sorted(ARM_LR_KEY)}")
-        recipe = load_recipe(args.recipe, args.overrides)
+        if args.key is not None and (len(arms) != 1 or not args.key.startswith(f"{arms[0]}.")):
+            raise KitError(f"--key {args.key}: give one arm with --arms and a knob of its section "
+                           f"(e.g. --arms grpo --key grpo.temperature)")
+        recipe = load_recipe(args.recipe, args.overrides + ([f"{args.key}={grid[0]}"] if args.key else []))
         seed = dev_seed(recipe.study, args.seed)
         problems = validation_problems(args.per_task)
     except (KitError, ValueError) as exc:
@@ -119,27 +127,30 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("KIT_CACHE", str(Path(recipe.output_dir) / ".cache"))
     base_dir = Path(resolve_path(recipe.model, Path(os.environ["KIT_CACHE"])))
     table: dict[str, Any] = {"rule": "best math accuracy on validation problems (decoded as the toy math "
-                                     "benchmarks); ties -> smaller lr", "seed": seed,
+                                     f"benchmarks); ties -> smaller {'lr' if args.key is None else 'value'}",
+                             "key": args.key or "learning_rate", "seed": seed,
                              "validation_problems": len(problems), "grid": grid,
                              "base": math_accuracy(base_dir, None, problems), "arms": {}}
     print(f"base: math validation accuracy {table['base']:.3f} on {len(problems)} problems", flush=True)
     for arm in arms:
         scores: dict[float, float] = {}
+        key = args.key or ARM_LR_KEY[arm]
         for lr in grid:
-            name = f"{arm}-{lr:g}"
-            rc = run_main([args.recipe, *args.overrides, f"seed={seed}", f"arms=[{arm}]", f"{ARM_LR_KEY[arm]}={lr}",
+            name = f"{arm}-{lr:g}" if args.key is None else f"{arm}-{key.split('.')[-1]}-{lr:g}"
+            rc = run_main([args.recipe, *args.overrides, f"seed={seed}", f"arms=[{arm}]", f"{key}={lr}",
                            f"output_dir={out}", f"run_name={name}", "--stages", f"data,train_{arm}"]
                           + (["--fresh"] if args.fresh else []))
             if rc != 0:
                 return rc
             scores[lr] = math_accuracy(base_dir, out / name / "arms" / arm / "adapter", problems)
-            print(f"{arm} lr={lr:g}: math validation accuracy {scores[lr]:.3f}", flush=True)
+            print(f"{arm} {key}={lr:g}: math validation accuracy {scores[lr]:.3f}", flush=True)
         best = choose(scores)
         table["arms"][arm] = {"scores": {f"{lr:g}": s for lr, s in scores.items()}, "chosen": best}
-        print(f"{arm}: chosen learning rate {best:g}", flush=True)
+        print(f"{arm}: chosen {key} {best:g}", flush=True)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "selection.json").write_text(json.dumps(table, indent=1))
-    print(f"table: {out / 'selection.json'}")
+    path = out / ("selection.json" if args.key is None else f"selection-{args.key.split('.')[-1]}.json")
+    path.write_text(json.dumps(table, indent=1))
+    print(f"table: {path}")
     return 0
 
 
