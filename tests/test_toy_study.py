@@ -23,10 +23,10 @@ SMALL = ["model.toy_quick=true", "arms=[sft,grpo,onpolicy_sft]", "study.seeds=[0
 VERDICTS = ("reproduced", "weakly reproduced", "not reproduced", "reversed", "undetermined")
 
 
-def _study(out: Path, seeds: str, toy_dir: Path) -> subprocess.CompletedProcess:
+def _study(out: Path, seeds: str, toy_dir: Path, *extra: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "KIT_CACHE": str(toy_dir.parent)}
     return subprocess.run([sys.executable, "-m", "kit.study", "recipes/toy.yaml", *SMALL, f"output_dir={out}",
-                           "--seeds", seeds], cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
+                           "--seeds", seeds, *extra], cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
 
 
 def _scores(run: Path) -> dict:
@@ -40,7 +40,7 @@ def _scores(run: Path) -> dict:
 
 def test_reduced_study_runs_every_stage_and_repeats_exactly(quick_base, tmp_path):
     toy_dir, _, _ = quick_base
-    res = _study(tmp_path / "a", "0,1", toy_dir)
+    res = _study(tmp_path / "a", "0,1", toy_dir, "--jobs", "2")  # as `make toy` runs it: two seeds side by side
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     for seed in (0, 1):
         run = tmp_path / "a" / f"toy-seed{seed}"
@@ -58,7 +58,7 @@ def test_reduced_study_runs_every_stage_and_repeats_exactly(quick_base, tmp_path
     for claim in data["findings"].values():
         assert claim["verdict"].startswith(VERDICTS), claim
         assert claim["verdict"] in md
-    # the same seed in another folder: the same numbers (what lets anyone check the committed example)
+    # the same seed alone in another folder: the same numbers (what lets anyone check the committed example)
     again = _study(tmp_path / "b", "1", toy_dir)
     assert again.returncode == 0, again.stderr[-3000:]
     assert _scores(tmp_path / "b" / "toy-seed1") == _scores(tmp_path / "a" / "toy-seed1")
