@@ -1,7 +1,7 @@
 # The README's two commands (each installs what it needs into .venv first):
 #   make toy     the CPU mini-study: the paper's experiment in miniature on its pre-registered seeds
-#                (kit/toy, recipes/toy.yaml: study.seeds), then copied into outputs/examples/toy (git diff shows
-#                what changed on this machine)
+#                (kit/toy, recipes/toy.yaml: study.seeds; two seeds at a time, one CPU thread each), then copied
+#                into outputs/examples/toy (git diff shows what changed on this machine)
 #   make test    the test suite
 # and for a lecture hall: make toy-quick (recipes/toy-quick.yaml, two seeds, outputs/examples/toy-quick)
 # and the quick pipeline check:

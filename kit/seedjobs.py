@@ -1,7 +1,8 @@
 """Running a study's seeds (kit.study): one after another in this process, or `jobs` at a time as child processes.
 
-Why child processes: the toy model's ops are too small to use two cores, so on a 2-core machine two one-thread
-seeds side by side finish in about the time of one (docs/benchmarks.md). Each seed is still its own ordinary,
+Why child processes: the toy model's ops are too small to use two cores (a toy seed's GRPO stage took 355 s with two
+threads, 186-192 s with one beside another job; docs/benchmarks.md), so on a 2-core machine two one-thread seeds side
+by side do twice the work of one two-thread seed in about the same time. Each seed is still its own ordinary,
 resumable `python -m kit.run` run in its own folder (locked by kit.rundir), and a fixed `cpu_threads` makes its
 numbers the same whether it ran alone or beside another. A child's output goes to `<output_dir>/<run name>.log`
 (beside its run folder, never inside it: kit.rundir claims only folders the kit made); this process prints one line
