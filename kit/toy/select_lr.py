@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{arm} {key}={lr:g}: math validation accuracy {scores[lr]:.3f}", flush=True)
         best = choose(scores)
         table["arms"][arm] = {"scores": {f"{lr:g}": s for lr, s in scores.items()}, "chosen": best}
-        print(f"{arm}: chosen {key} {best:g}", flush=True)
+        print(f"{arm}: chosen {'learning rate' if args.key is None else key} {best:g}", flush=True)
     out.mkdir(parents=True, exist_ok=True)
     path = out / ("selection.json" if args.key is None else f"selection-{args.key.split('.')[-1]}.json")
     path.write_text(json.dumps(table, indent=1))
