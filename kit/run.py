@@ -12,6 +12,7 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -185,13 +186,19 @@ def main(argv: list[str] | None = None) -> int:
 
         gpus = [f"distributed.processes={args.gpus}"] if args.gpus else []
         return preflight([args.recipe, *args.overrides, *gpus, *(["--gpu", args.gpu] if args.gpu else [])])
+    return guarded(lambda: _main(args))
+
+
+def guarded(body: Callable[[], int]) -> int:
+    """An entry point's body with the kit's exits: a KitError is one `error:` line (2); Ctrl-C or a scheduler's
+    SIGTERM stops it like an interrupt, cleanup runs, and the rerun hint is printed (130). kit.run and kit.study."""
     import signal
     import threading
 
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminate_as_interrupt) if main_thread else None
     try:
-        return _main(args)
+        return body()
     except KitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -335,6 +335,7 @@ def study_mode(explicit: list[int] | None, dev: bool, study: StudyCfg) -> tuple[
 
 def main(argv: list[str] | None = None) -> int:
     from kit.compose import load_recipe
+    from kit.run import guarded
     from kit.seedjobs import run_seeds
 
     ap = argparse.ArgumentParser(prog="python -m kit.study", description=__doc__.splitlines()[0])
@@ -355,15 +356,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     names = {s: f"{base.name}-seed{s}" for s in seeds}
-    try:
-        rc = run_seeds(args.recipe, args.overrides, seeds, names, Path(base.output_dir), jobs=args.jobs,
-                       fresh=args.fresh, cpu_threads=base.cpu_threads)
-    except KitError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted: rerun the same command to continue where it stopped", file=sys.stderr)
-        return 130
+    rc = guarded(lambda: run_seeds(args.recipe, args.overrides, seeds, names, Path(base.output_dir), jobs=args.jobs,
+                                   fresh=args.fresh, cpu_threads=base.cpu_threads))
     if rc != 0:
         return rc
     wall: dict[int, float] = {}

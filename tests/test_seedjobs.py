@@ -86,3 +86,28 @@ def test_cpu_threads_below_one_is_refused():
 
     with pytest.raises(KitError, match="cpu_threads"):
         load_recipe(SMOKE, ["cpu_threads=0"])
+
+
+def test_a_terminated_study_stops_its_seeds_and_says_how_to_continue(tmp_path):
+    """SIGTERM to `kit.study --jobs 2` (a scheduler's stop) stops the children too, each like Ctrl-C, not orphaned."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import ROOT
+
+    study = subprocess.Popen([sys.executable, "-m", "kit.study", SMOKE, f"output_dir={tmp_path}", "cpu_threads=1",
+                              "--seeds", "0,1", "--jobs", "2"], cwd=ROOT, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    logs = [log_path(tmp_path, f"smoke-seed{s}") for s in (0, 1)]
+    deadline = time.time() + 300
+    while not all(p.exists() and "[data] done" in p.read_text() for p in logs):  # both children are training
+        assert study.poll() is None and time.time() < deadline, study.communicate()
+        time.sleep(1)
+    study.send_signal(signal.SIGTERM)
+    out, err = study.communicate(timeout=120)
+    assert study.returncode == 130, out + err
+    assert "interrupted: rerun the same command" in err
+    for p in logs:  # each child got the stop and said so itself
+        assert "interrupted: rerun the same command" in p.read_text(), p.read_text()[-2000:]
